@@ -73,7 +73,8 @@ def _excel_damage(cleaned: str, expected_length: int) -> str | None:
 def convert_15_to_18(number: str) -> str:
     """Convert a first-generation 15-digit ID to 18 digits (insert century 19, add check)."""
     body = number[:6] + "19" + number[6:]
-    return body + ric.calc_check_digit(body)
+    # calc_check_digit ignores the last character of its argument, the check position.
+    return body + ric.calc_check_digit(body + "0")
 
 
 @lru_cache(maxsize=1 << 16)

@@ -1,0 +1,1 @@
+"""Dagster definitions, one module per concept; ``mianshen_pipeline.definitions`` merges them."""

@@ -1,0 +1,194 @@
+"""Landing and staging assets, one pair per dataset contract, and the sensor that ingests
+complete drops as they arrive."""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from mianshen_pipeline.contracts import DatasetContract, load_contracts
+from mianshen_pipeline.landing import find_complete_files, ingest_dataset
+from mianshen_pipeline.resources import PipelineSettings, Warehouse
+from mianshen_pipeline.security import masked_preview
+from mianshen_pipeline.staging import merge, staging_table
+
+WRITER_POOL = "duckdb_writer"
+PREVIEW_ROWS = 5
+
+
+def landing_key(contract: DatasetContract) -> dg.AssetKey:
+    return dg.AssetKey(["landing", contract.department, contract.dataset])
+
+
+def staging_key(contract: DatasetContract) -> dg.AssetKey:
+    return dg.AssetKey(["staging", contract.department, contract.dataset])
+
+
+def _drops_markdown(outcomes) -> str:
+    lines = ["| drop | file | status | read | accepted | quarantined |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for o in outcomes:
+        lines.append(f"| {o.drop_id} | {o.file_name} | {o.status} | {o.rows_read} | "
+                     f"{o.rows_accepted} | {o.rows_quarantined} |")
+    return "\n".join(lines)
+
+
+def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
+    key = landing_key(contract)
+
+    @dg.asset(
+        key=key,
+        group_name="landing",
+        pool=WRITER_POOL,
+        kinds={"duckdb", "file"},
+        description=f"Drops of {contract.title} received, archived, checked and loaded.",
+        metadata={"dataset": contract.key, "load": contract.load,
+                  "formats": ", ".join(contract.formats)},
+        check_specs=[
+            dg.AssetCheckSpec("row_accounting", asset=key, blocking=True,
+                              description="Rows read = rows accepted + rows quarantined."),
+            dg.AssetCheckSpec("no_rejected_drops", asset=key,
+                              description="Warns when a drop of this run was rejected whole."),
+        ],
+    )
+    def _landing(
+        context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        with warehouse.session() as con:
+            outcomes = ingest_dataset(
+                con, settings.paths, contract, stable_seconds=settings.drop_stable_seconds,
+                run_id=context.run_id, log=context.log.info,
+            )
+        processed = [o for o in outcomes if o.status in ("accepted", "rejected")]
+        rejected = [o for o in processed if o.status == "rejected"]
+        for outcome in rejected:
+            context.log.warning(f"{contract.key} drop {outcome.drop_id} rejected: "
+                                f"{outcome.error}")
+        unbalanced = [o.drop_id for o in processed
+                      if o.rows_read != o.rows_accepted + o.rows_quarantined]
+        return dg.MaterializeResult(
+            metadata={
+                "drops_processed": len(processed),
+                "drops_redelivered": sum(o.status == "redelivered" for o in outcomes),
+                "drops_rejected": len(rejected),
+                "rows_read": sum(o.rows_read for o in processed),
+                "rows_accepted": sum(o.rows_accepted for o in processed),
+                "rows_quarantined": sum(o.rows_quarantined for o in processed),
+                "drops": dg.MetadataValue.md(_drops_markdown(outcomes)),
+                "receipts": dg.MetadataValue.json(
+                    [str(o.receipt) for o in outcomes if o.receipt]
+                ),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="row_accounting",
+                    passed=not unbalanced,
+                    metadata={"unbalanced_drops": dg.MetadataValue.json(unbalanced)},
+                ),
+                dg.AssetCheckResult(
+                    check_name="no_rejected_drops",
+                    passed=not rejected,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"rejected": dg.MetadataValue.json(
+                        {o.drop_id: o.error for o in rejected}
+                    )},
+                ),
+            ],
+        )
+
+    return _landing
+
+
+def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=staging_key(contract),
+        deps=[landing_key(contract)],
+        group_name="staging",
+        pool=WRITER_POOL,
+        kinds={"duckdb"},
+        description=f"Current {contract.title}, merged from accepted drops ({contract.load}).",
+        metadata={"table": f"staging.{contract.table}",
+                  "primary_key": ", ".join(contract.primary_key)},
+    )
+    def _staging(
+        context: dg.AssetExecutionContext, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        with warehouse.session() as con:
+            result = merge(con, contract)
+            columns = [c.name for c in contract.columns]
+            cursor = con.execute(
+                f"SELECT {', '.join(columns)} FROM {staging_table(contract)} "
+                f"LIMIT {PREVIEW_ROWS}"
+            )
+            preview = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        if result.latest_drop_id is None:
+            context.log.warning(
+                f"{contract.key} has no accepted drop yet; staging.{contract.table} is empty "
+                "and policies that need it cannot run"
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result.rows,
+                "drops_applied": result.drops_applied,
+                "latest_drop": result.latest_drop_id or "none yet",
+                "preview": dg.MetadataValue.json(
+                    masked_preview(preview, contract.personal)
+                ),
+            }
+        )
+
+    return _staging
+
+
+def _file_signature(path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def build_landing_sensor(ingest_job) -> dg.SensorDefinition:
+    contracts = list(load_contracts().values())
+
+    @dg.sensor(
+        name="landing_sensor",
+        job=ingest_job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Launches ingestion for every dataset that has new complete drops.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, settings: PipelineSettings):
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        current: dict[str, str] = {}
+        new_by_dataset: dict[str, list[str]] = {}
+        for contract in contracts:
+            folder = settings.paths.landing / contract.department / contract.dataset
+            for complete in find_complete_files(folder, settings.drop_stable_seconds):
+                name = str(complete.path.relative_to(settings.paths.landing))
+                signature = _file_signature(complete.path)
+                current[name] = signature
+                if seen.get(name) != signature:
+                    new_by_dataset.setdefault(contract.key, []).append(f"{name}@{signature}")
+
+        context.update_cursor(json.dumps(current, sort_keys=True))
+        if not new_by_dataset:
+            return dg.SkipReason("no new complete drops")
+        selection = []
+        for key in sorted(new_by_dataset):
+            contract = load_contracts()[key]
+            selection += [landing_key(contract), staging_key(contract)]
+        run_key = hashlib.sha256(
+            json.dumps(new_by_dataset, sort_keys=True).encode()
+        ).hexdigest()[:24]
+        return dg.RunRequest(
+            run_key=run_key,
+            asset_selection=selection,
+            tags={"mianshen/datasets": ",".join(sorted(new_by_dataset))},
+        )
+
+    return _sensor
+
+
+def landing_assets() -> list[dg.AssetsDefinition]:
+    contracts = load_contracts().values()
+    return [build_landing_asset(c) for c in contracts] + [
+        build_staging_asset(c) for c in contracts
+    ]

@@ -1,0 +1,244 @@
+"""One factory turns every policy card into a cohort, a payout and a push asset, partitioned
+by the card's calculation cycle."""
+
+import json
+
+import dagster as dg
+
+from mianshen_pipeline.catalogue import Cycle, PolicyCard, load_catalogue
+from mianshen_pipeline.cohorts import (
+    PolicyError,
+    cohort_table,
+    cycle_window,
+    missing_datasets,
+    store_cohort,
+)
+from mianshen_pipeline.contracts import load_contracts
+from mianshen_pipeline.defs.landing import WRITER_POOL, staging_key
+from mianshen_pipeline.defs.themes import theme_key
+from mianshen_pipeline.delivery import build_payout, build_push, sha256_file
+from mianshen_pipeline.resources import PipelineSettings, Warehouse
+from mianshen_pipeline.security import masked_preview
+
+TIMEZONE = "Asia/Shanghai"
+PREVIEW_ROWS = 5
+
+# Every policy of one cycle shares a partitions definition, so that the nightly job can run
+# them together; a card's effective_from date bounds the cycles in which it pays.
+PARTITIONS: dict[Cycle, dg.PartitionsDefinition] = {
+    Cycle.DAILY: dg.DailyPartitionsDefinition(
+        start_date="2016-01-01", timezone=TIMEZONE, end_offset=1
+    ),
+    Cycle.MONTHLY: dg.MonthlyPartitionsDefinition(
+        start_date="2016-01", fmt="%Y-%m", timezone=TIMEZONE, end_offset=1
+    ),
+    # strftime has no quarter directive, so quarters are a static list of keys.
+    Cycle.QUARTERLY: dg.StaticPartitionsDefinition(
+        [f"{year}-Q{quarter}" for year in range(2016, 2041) for quarter in range(1, 5)]
+    ),
+    Cycle.YEARLY: dg.TimeWindowPartitionsDefinition(
+        start="2016", fmt="%Y", cron_schedule="0 0 1 1 *", timezone=TIMEZONE, end_offset=1
+    ),
+}
+
+
+def cohort_key(card: PolicyCard) -> dg.AssetKey:
+    return dg.AssetKey(["cohort", card.id])
+
+
+def payout_key(card: PolicyCard) -> dg.AssetKey:
+    return dg.AssetKey(["payout", card.id])
+
+
+def push_key(card: PolicyCard) -> dg.AssetKey:
+    return dg.AssetKey(["push", card.id])
+
+
+def _preview(con, card: PolicyCard, cycle: str) -> list[dict]:
+    cursor = con.execute(
+        f"SELECT subject_id, subject_name, amount FROM {cohort_table(card)} WHERE cycle = ? "
+        f"ORDER BY subject_id LIMIT {PREVIEW_ROWS}",
+        [cycle],
+    )
+    rows = [dict(zip(("subject_id", "subject_name", "amount"), r, strict=True))
+            for r in cursor.fetchall()]
+    return masked_preview(rows, {"subject_id": "id", "subject_name": "name", "amount": None})
+
+
+def build_cohort_asset(card: PolicyCard) -> dg.AssetsDefinition:
+    contracts = load_contracts()
+    deps = [theme_key(t) for t in card.needs.themes] + [
+        staging_key(contracts[key]) for key in card.needs.datasets
+    ]
+    key = cohort_key(card)
+
+    @dg.asset(
+        key=key,
+        deps=deps,
+        partitions_def=PARTITIONS[card.cycle],
+        group_name="cohorts",
+        pool=WRITER_POOL,
+        kinds={"duckdb", "sql"},
+        description=f"Subjects eligible for {card.name} ({card.name_en}) in the cycle.",
+        metadata={"policy_id": card.id, "mode": card.mode.value, "cycle": card.cycle.value,
+                  "rule": f"sql/policies/{card.rule}", "table": f"cohort.{card.id}"},
+        check_specs=[dg.AssetCheckSpec(
+            "eligible_have_amount", asset=key, blocking=True,
+            description="Every eligible subject has a positive amount.",
+        )],
+    )
+    def _cohort(
+        context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        window = cycle_window(card.cycle, context.partition_key)
+        with warehouse.session() as con:
+            missing = missing_datasets(con, card)
+            if missing:
+                raise dg.Failure(
+                    description=(
+                        f"{card.id} {window.key}: no accepted drop yet of "
+                        f"{', '.join(missing)}; the cohort is computed once the data arrives"
+                    ),
+                    metadata={"missing_datasets": dg.MetadataValue.json(missing)},
+                    allow_retries=False,
+                )
+            try:
+                result = store_cohort(con, card, window, settings.served_district,
+                                      context.run_id)
+            except PolicyError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from exc
+            bad_amounts = 0
+            preview = []
+            if result.in_force:
+                bad_amounts = con.execute(
+                    f"SELECT count(*) FROM {cohort_table(card)} WHERE cycle = ? AND "
+                    "(amount IS NULL OR amount <= 0)", [window.key]
+                ).fetchone()[0]
+                preview = _preview(con, card, window.key)
+        context.log.info(
+            f"{card.id} {window.key}: {result.eligible} eligible of {result.candidates} "
+            f"candidates, {result.amount_total:.2f} yuan"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "cycle": window.key,
+                "in_force": result.in_force,
+                "candidates": result.candidates,
+                "eligible": result.eligible,
+                "dagster/row_count": result.eligible,
+                "amount_total": dg.MetadataValue.float(round(result.amount_total, 2)),
+                "failed_by_condition": dg.MetadataValue.json(result.failed_by_condition),
+                "parameters": dg.MetadataValue.json(
+                    json.loads(json.dumps(result.parameters, default=str))
+                ),
+                "preview": dg.MetadataValue.json(preview),
+            },
+            check_results=[dg.AssetCheckResult(
+                check_name="eligible_have_amount", passed=bad_amounts == 0,
+                metadata={"eligible_without_amount": bad_amounts},
+            )],
+        )
+
+    return _cohort
+
+
+def _manifest_matches(path, manifest_path) -> tuple[bool, dict]:
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    with path.open("rb") as fh:
+        lines = sum(1 for _ in fh) - (1 if path.suffix == ".csv" else 0)
+    actual = {"sha256": sha256_file(path), "rows": lines}
+    expected = {"sha256": manifest["sha256"], "rows": manifest["rows"]}
+    return actual == expected, {"expected": expected, "actual": actual}
+
+
+def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
+    key = payout_key(card)
+
+    @dg.asset(
+        key=key,
+        deps=[cohort_key(card)],
+        partitions_def=PARTITIONS[card.cycle],
+        group_name="delivery",
+        pool=WRITER_POOL,
+        kinds={"csv", "duckdb"},
+        description=f"Payout file for finance: {card.name}, one line per payable subject.",
+        metadata={"policy_id": card.id, "outbox": f"finance/{card.id}/<cycle>/payout.csv"},
+        check_specs=[
+            dg.AssetCheckSpec("file_matches_manifest", asset=key, blocking=True,
+                              description="The payout file's sha256 and rows match its "
+                              "manifest."),
+            dg.AssetCheckSpec("one_line_per_subject", asset=key, blocking=True,
+                              description="No payee appears twice in a cycle's file."),
+        ],
+    )
+    def _payout(
+        context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        window = cycle_window(card.cycle, context.partition_key)
+        with warehouse.session() as con:
+            result = build_payout(con, settings.paths, card, window, context.run_id)
+            repeated = con.execute(
+                "SELECT count(*) FROM (SELECT payee_id FROM delivery.payout_lines WHERE "
+                "policy_id = ? AND period = ? GROUP BY payee_id HAVING count(*) > 1)",
+                [card.id, window.key],
+            ).fetchone()[0]
+        matches, detail = _manifest_matches(result.path, result.manifest)
+        if result.without_account:
+            context.log.warning(
+                f"{card.id} {window.key}: {result.without_account} eligible subjects have no "
+                "account to pay into and get a reminder instead"
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "lines": result.lines,
+                "amount_total": result.amount_total,
+                "eligible_without_account": result.without_account,
+                "path": dg.MetadataValue.path(str(result.path)),
+                "manifest": dg.MetadataValue.path(str(result.manifest)),
+            },
+            check_results=[
+                dg.AssetCheckResult(check_name="file_matches_manifest", passed=matches,
+                                    metadata={"detail": dg.MetadataValue.json(detail)}),
+                dg.AssetCheckResult(check_name="one_line_per_subject", passed=repeated == 0,
+                                    metadata={"repeated_payees": repeated}),
+            ],
+        )
+
+    return _payout
+
+
+def build_push_asset(card: PolicyCard) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=push_key(card),
+        deps=[cohort_key(card), payout_key(card)],
+        partitions_def=PARTITIONS[card.cycle],
+        group_name="delivery",
+        pool=WRITER_POOL,
+        kinds={"json"},
+        description=f"Messages for the message centre: {card.name}, rendered from templates.",
+        metadata={"policy_id": card.id, "channel": card.push.channel,
+                  "outbox": f"message_center/{card.id}/<cycle>/push.jsonl"},
+    )
+    def _push(
+        context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        window = cycle_window(card.cycle, context.partition_key)
+        with warehouse.session() as con:
+            result = build_push(con, settings.paths, card, window, context.run_id)
+        return dg.MaterializeResult(
+            metadata={
+                "messages": result.messages,
+                "by_template": dg.MetadataValue.json(result.by_template),
+                "path": dg.MetadataValue.path(str(result.path)),
+                "manifest": dg.MetadataValue.path(str(result.manifest)),
+            }
+        )
+
+    return _push
+
+
+def policy_assets() -> list[dg.AssetsDefinition]:
+    assets = []
+    for card in load_catalogue().values():
+        assets += [build_cohort_asset(card), build_payout_asset(card), build_push_asset(card)]
+    return assets

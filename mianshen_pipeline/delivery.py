@@ -1,0 +1,219 @@
+"""Files for downstream systems: payout files for finance and push messages for the message
+centre, each written under a temporary name, renamed, and described by a ``manifest.json``.
+
+Payout files list one line per eligible subject who has an account to pay into, ordered by
+subject, with amounts in yuan and two decimals; the same cohort always yields the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from mianshen_pipeline.catalogue import PolicyCard
+from mianshen_pipeline.cohorts import CycleWindow, cohort_table
+from mianshen_pipeline.paths import ASSETS_DIR, Home
+from mianshen_pipeline.warehouse import read_sql, table_exists
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PAYOUT_COLUMNS = ("line_no", "policy_id", "period", "payee_type", "payee_id", "payee_name",
+                  "bank_name", "account_no", "amount", "idempotency_key")
+_PUSH_BATCH = 10_000
+
+_templates = Environment(
+    loader=FileSystemLoader(ASSETS_DIR / "templates"),
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=False,
+)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def outbox_dir(home: Home, system: str, card: PolicyCard, window: CycleWindow) -> Path:
+    return home.outbox / system / card.id / window.key
+
+
+def write_manifest(path: Path, data_file: Path, rows: int, run_id: str, extra: dict) -> Path:
+    """Write ``manifest.json`` beside ``data_file``, itself under a temporary name first."""
+    manifest = {
+        "file": data_file.name,
+        "rows": rows,
+        "sha256": sha256_file(data_file),
+        **extra,
+        "generated_at": dt.datetime.now(SHANGHAI).isoformat(timespec="seconds"),
+        "run_id": run_id,
+    }
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
+@dataclass
+class PayoutResult:
+    """The payout file of one cycle and its control totals."""
+
+    path: Path
+    manifest: Path
+    lines: int
+    amount_total: str
+    without_account: int
+
+
+def _cohort_source(con: duckdb.DuckDBPyConnection, card: PolicyCard) -> str:
+    """Return the cohort table, or an empty stand-in when no cycle was ever in force."""
+    if table_exists(con, "cohort", card.id):
+        return cohort_table(card)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _no_cohort (cycle VARCHAR, subject_id VARCHAR, "
+        "subject_name VARCHAR, amount DECIMAL(18, 2))"
+    )
+    return "_no_cohort"
+
+
+def build_payout(
+    con: duckdb.DuckDBPyConnection, home: Home, card: PolicyCard, window: CycleWindow,
+    run_id: str,
+) -> PayoutResult:
+    """Write the cycle's payout file and replace its rows in ``delivery.payout_lines``."""
+    sql = read_sql(f"delivery/payout_{card.service_object}.sql").replace(
+        "{cohort}", _cohort_source(con, card)
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _payout_candidates AS {sql}",
+        {"cycle": window.key, "policy_id": card.id},
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _payout AS SELECT "
+        "CAST(row_number() OVER (ORDER BY payee_id) AS BIGINT) AS line_no, * "
+        "FROM _payout_candidates WHERE account_no IS NOT NULL ORDER BY payee_id"
+    )
+    without_account = con.execute(
+        "SELECT count(*) FROM _payout_candidates WHERE account_no IS NULL"
+    ).fetchone()[0]
+
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM delivery.payout_lines WHERE policy_id = ? AND period = ?",
+                [card.id, window.key])
+    con.execute(
+        "INSERT INTO delivery.payout_lines SELECT line_no, policy_id, period, payee_type, "
+        "payee_id, amount, idempotency_key, $run_id FROM _payout", {"run_id": run_id}
+    )
+    con.execute("COMMIT")
+
+    folder = outbox_dir(home, "finance", card, window)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "payout.csv"
+    partial = folder / ".payout.csv.tmp"
+    columns = ", ".join(
+        f"csv_safe({c}) AS {c}" if c in ("payee_name", "bank_name") else c
+        for c in PAYOUT_COLUMNS
+    )
+    con.execute(
+        f"COPY (SELECT {columns} FROM _payout ORDER BY line_no) TO $path "
+        "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"')",
+        {"path": str(partial)},
+    )
+    os.replace(partial, target)
+    lines, total = con.execute(
+        "SELECT count(*), CAST(coalesce(sum(amount), 0) AS DECIMAL(18, 2)) FROM _payout"
+    ).fetchone()
+    amount_total = f"{total:.2f}"
+    manifest = write_manifest(
+        folder / "manifest.json", target, lines, run_id,
+        {"policy_id": card.id, "period": window.key, "amount_total": amount_total,
+         "currency": "CNY"},
+    )
+    return PayoutResult(target, manifest, lines, amount_total, without_account)
+
+
+@dataclass
+class PushResult:
+    """The push file of one cycle."""
+
+    path: Path
+    manifest: Path
+    messages: int
+    by_template: dict[str, int]
+
+
+def render_message(template_name: str, context: dict) -> tuple[str, str]:
+    """Render the ``title`` and ``body`` blocks of one message template."""
+    template = _templates.get_template(template_name)
+    ctx = template.new_context(context)
+    title = "".join(template.blocks["title"](ctx)).strip()
+    body = "".join(template.blocks["body"](ctx)).strip()
+    return title, body
+
+
+def build_push(
+    con: duckdb.DuckDBPyConnection, home: Home, card: PolicyCard, window: CycleWindow,
+    run_id: str,
+) -> PushResult:
+    """Write one message per eligible subject: a payout notice, or a reminder to fix the
+    account when the subject has nothing to pay into."""
+    folder = outbox_dir(home, "message_center", card, window)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "push.jsonl"
+    partial = folder / ".push.jsonl.tmp"
+    counts: dict[str, int] = {}
+
+    cursor = con.execute(
+        read_sql(f"delivery/push_{card.service_object}.sql").replace(
+            "{cohort}", _cohort_source(con, card)
+        ),
+        {"cycle": window.key},
+    )
+    names = [d[0] for d in cursor.description]
+
+    with partial.open("w", encoding="utf-8", newline="\n") as out:
+        while batch := cursor.fetchmany(_PUSH_BATCH):
+            for values in batch:
+                row = dict(zip(names, values, strict=True))
+                kind = row["template"]
+                title, body = render_message(
+                    card.push.templates[kind],
+                    {**row, "cycle": window.key, "policy_name": card.name,
+                     "hotline": card.hotline, "amount": f"{row['amount']:.2f}"},
+                )
+                message = {
+                    "message_id": _message_id(card.id, window.key, row["recipient_id"], kind),
+                    "policy_id": card.id,
+                    "cycle": window.key,
+                    "recipient_type": card.service_object,
+                    "recipient_id": row["recipient_id"],
+                    "channel": card.push.channel,
+                    "mode": card.mode.value,
+                    "template": kind,
+                    "title": title,
+                    "body": body,
+                }
+                out.write(json.dumps(message, ensure_ascii=False) + "\n")
+                counts[kind] = counts.get(kind, 0) + 1
+    os.replace(partial, target)
+    total = sum(counts.values())
+    manifest = write_manifest(
+        folder / "manifest.json", target, total, run_id,
+        {"policy_id": card.id, "cycle": window.key, "messages_by_template": counts},
+    )
+    return PushResult(target, manifest, total, counts)
+
+
+def _message_id(policy_id: str, cycle: str, recipient: str, kind: str) -> str:
+    text = f"{policy_id}|{cycle}|{recipient}|{kind}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

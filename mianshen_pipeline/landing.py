@@ -1,0 +1,376 @@
+"""The landing zone: find complete drops, archive them byte for byte, check and load them.
+
+A file at ``landing/<department>/<dataset>/<file>`` is complete when a ``<file>.ok`` marker or
+a ``<file>.manifest.json`` with a matching sha256 stands beside it, or when it has not been
+modified for the configured number of seconds. Its drop id is derived from its content
+hash, so a re-delivered file is recognised and not applied twice.
+
+Each drop is first moved to ``archive/`` and recorded as received; only then is it checked.
+A crash after that point leaves the drop in status ``received``, and the next ingestion
+processes it again from the archive, so nothing received is ever lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from mianshen_pipeline.contracts import DatasetContract
+from mianshen_pipeline.decoding import Decoded, UnreadableFile, decode
+from mianshen_pipeline.paths import Home
+from mianshen_pipeline.quality import CheckedDrop, RejectedDrop, check_drop
+from mianshen_pipeline.receipts import build_findings, record_redelivery, write_receipt
+from mianshen_pipeline.warehouse import quote_ident, table_exists
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MARKER_SUFFIXES = (".ok", ".manifest.json")
+_IGNORED_PREFIXES = (".", "~$")
+_IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".swp")
+DROP_ID_LENGTH = 16
+
+Logger = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    del message
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CompleteFile:
+    """A file in the landing zone that is complete and may be ingested."""
+
+    path: Path
+    markers: tuple[Path, ...]
+    why: str
+
+
+def is_candidate(path: Path) -> bool:
+    """Whether ``path`` is a data file rather than a marker, hidden or partial file."""
+    name = path.name
+    return (
+        path.is_file()
+        and not name.endswith(MARKER_SUFFIXES)
+        and not name.startswith(_IGNORED_PREFIXES)
+        and not name.endswith(_IGNORED_SUFFIXES)
+    )
+
+
+def _manifest_sha256(manifest: Path) -> str | None:
+    try:
+        value = json.loads(manifest.read_text(encoding="utf-8")).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value.lower() if isinstance(value, str) else None
+
+
+def find_complete_files(
+    dataset_dir: Path, stable_seconds: float, now: float | None = None
+) -> list[CompleteFile]:
+    """List the complete files in one dataset's landing folder, oldest first."""
+    if not dataset_dir.is_dir():
+        return []
+    now = dt.datetime.now().timestamp() if now is None else now
+    found = []
+    for path in dataset_dir.iterdir():
+        if not is_candidate(path):
+            continue
+        ok = path.with_name(path.name + ".ok")
+        manifest = path.with_name(path.name + ".manifest.json")
+        markers = tuple(m for m in (ok, manifest) if m.exists())
+        stat = path.stat()
+        stable = now - stat.st_mtime >= stable_seconds
+        if ok.exists():
+            found.append(CompleteFile(path, markers, "marker .ok"))
+        elif manifest.exists():
+            if _manifest_sha256(manifest) == sha256_of(path):
+                found.append(CompleteFile(path, markers, "manifest sha256 matches"))
+            elif stable:
+                # A manifest that never matches is still ingested, and rejected with the reason.
+                found.append(CompleteFile(path, markers, "manifest sha256 does not match"))
+        elif stable:
+            found.append(CompleteFile(path, markers, f"unchanged for {stable_seconds:g} s"))
+    return sorted(found, key=lambda f: (f.path.stat().st_mtime, f.path.name))
+
+
+@dataclass
+class DropOutcome:
+    """What happened to one drop, for Dagster metadata and the CLI summary."""
+
+    drop_id: str
+    dataset: str
+    file_name: str
+    status: str
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    error: str | None = None
+    receipt: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(SHANGHAI)
+
+
+def _move(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError:
+        shutil.move(str(source), str(target))
+
+
+def receive(
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    contract: DatasetContract,
+    complete: CompleteFile,
+    run_id: str | None,
+) -> tuple[str, bool]:
+    """Archive one complete file and record it; return its drop id and whether it is new."""
+    digest = sha256_of(complete.path)
+    drop_id = digest[:DROP_ID_LENGTH]
+    arrived_at = _now()
+    existing = con.execute(
+        "SELECT drop_id FROM landing.drops WHERE department = ? AND dataset = ? AND sha256 = ?",
+        [contract.department, contract.dataset, digest],
+    ).fetchone()
+    archive_dir = home.archive / contract.department / contract.dataset / drop_id
+
+    if existing:
+        # The same bytes are already archived; keep the re-delivered copy's name on record.
+        stamp = arrived_at.strftime("%Y%m%dT%H%M%S%f")
+        redelivered = archive_dir / "redelivered" / stamp
+        for path in (complete.path, *complete.markers):
+            _move(path, redelivered / path.name)
+    else:
+        for path in (complete.path, *complete.markers):
+            _move(path, archive_dir / path.name)
+
+    con.execute("BEGIN TRANSACTION")
+    con.execute(
+        "INSERT INTO landing.deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [drop_id, contract.department, contract.dataset, complete.path.name, arrived_at,
+         existing is not None, run_id],
+    )
+    if not existing:
+        con.execute(
+            "INSERT INTO landing.drops (drop_seq, drop_id, department, dataset, file_name, "
+            "sha256, size_bytes, received_at, archived_path, status, run_id) "
+            "VALUES (nextval('landing.drop_seq'), ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?)",
+            [drop_id, contract.department, contract.dataset, complete.path.name, digest,
+             (archive_dir / complete.path.name).stat().st_size, arrived_at,
+             str(archive_dir / complete.path.name), run_id],
+        )
+    con.execute("COMMIT")
+    return drop_id, existing is None
+
+
+def raw_table(contract: DatasetContract) -> str:
+    return f"raw.{quote_ident(contract.table)}"
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: DatasetContract) -> None:
+    """Create the dataset's raw table, or add columns a newer contract version declares."""
+    if not table_exists(con, "raw", contract.table):
+        columns = ", ".join(f"{quote_ident(c.name)} {c.sql_type}" for c in contract.columns)
+        con.execute(
+            f"CREATE TABLE {raw_table(contract)} (_drop_seq BIGINT NOT NULL, "
+            f"_drop_id VARCHAR NOT NULL, _row BIGINT NOT NULL, {columns})"
+        )
+        return
+    present = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+            "AND table_name = ?",
+            [contract.table],
+        ).fetchall()
+    }
+    for col in contract.columns:
+        if col.name not in present:
+            con.execute(
+                f"ALTER TABLE {raw_table(contract)} ADD COLUMN {quote_ident(col.name)} "
+                f"{col.sql_type}"
+            )
+
+
+@dataclass
+class Inspection:
+    """A drop decoded and checked, but not yet applied."""
+
+    decoded: Decoded
+    checked: CheckedDrop
+
+
+def inspect(
+    con: duckdb.DuckDBPyConnection, path: Path, contract: DatasetContract, workdir: Path,
+    display_name: str | None = None,
+) -> Inspection:
+    """Decode and check a file against its contract; raise if it is rejected whole."""
+    name = display_name or path.name
+    decoded = decode(con, path, "_drop_raw", workdir)
+    if decoded.format not in contract.formats:
+        raise RejectedDrop(
+            f"{name}: format {decoded.format} is not accepted for {contract.key}; deliver "
+            f"{' or '.join(contract.formats)}"
+        )
+    checked = check_drop(con, decoded, contract, name)
+    if contract.load == "snapshot" and decoded.rows_read == 0:
+        raise RejectedDrop(
+            f"{name}: the snapshot holds no data rows; a snapshot must list every record"
+        )
+    total = checked.accepted + checked.quarantined
+    if total != decoded.rows_read:
+        raise AssertionError(
+            f"{name}: row accounting broken: read {decoded.rows_read}, accepted "
+            f"{checked.accepted} + quarantined {checked.quarantined}"
+        )
+    return Inspection(decoded, checked)
+
+
+def _process(
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    contract: DatasetContract,
+    drop: tuple,
+    run_id: str | None,
+    log: Logger,
+) -> DropOutcome:
+    drop_seq, drop_id, file_name, archived_path, sha, received_at = drop
+    archived = Path(archived_path)
+    outcome = DropOutcome(drop_id, contract.key, file_name, "rejected")
+    receipt_info = {
+        "drop_id": drop_id, "department": contract.department, "dataset": contract.dataset,
+        "file_name": file_name, "sha256": sha, "size_bytes": archived.stat().st_size,
+        "received_at": received_at.isoformat(),
+    }
+    inspection = None
+    with tempfile.TemporaryDirectory(prefix="mianshen-") as workdir:
+        try:
+            inspection = inspect(con, archived, contract, Path(workdir), file_name)
+        except (UnreadableFile, RejectedDrop) as exc:
+            outcome.error = str(exc)
+
+    con.execute("BEGIN TRANSACTION")
+    if inspection is None:
+        outcome.rows_read = 0
+        con.execute(
+            "UPDATE landing.drops SET status = 'rejected', error = ?, processed_at = ?, "
+            "run_id = ? WHERE department = ? AND dataset = ? AND drop_id = ?",
+            [outcome.error, _now(), run_id, contract.department, contract.dataset, drop_id],
+        )
+        con.execute("COMMIT")
+        findings = None
+        log(f"{contract.key} drop {drop_id} ({file_name}) rejected: {outcome.error}")
+    else:
+        decoded, checked = inspection.decoded, inspection.checked
+        ensure_raw_table(con, contract)
+        columns = ", ".join(quote_ident(c.name) for c in contract.columns)
+        con.execute(
+            f"INSERT INTO {raw_table(contract)} (_drop_seq, _drop_id, _row, {columns}) "
+            f"SELECT ?, ?, _row, {columns} FROM _accepted",
+            [drop_seq, drop_id],
+        )
+        outcome.status = "accepted"
+        outcome.rows_read = decoded.rows_read
+        outcome.rows_accepted = checked.accepted
+        outcome.rows_quarantined = checked.quarantined
+        if checked.header_map.unknown:
+            outcome.warnings.append(
+                "columns not in the contract were ignored: "
+                + ", ".join(checked.header_map.unknown)
+            )
+        con.execute(
+            "UPDATE landing.drops SET status = 'accepted', format = ?, encoding = ?, "
+            "rows_read = ?, rows_accepted = ?, rows_quarantined = ?, processed_at = ?, "
+            "run_id = ? WHERE department = ? AND dataset = ? AND drop_id = ?",
+            [decoded.format, decoded.encoding, decoded.rows_read, checked.accepted,
+             checked.quarantined, _now(), run_id, contract.department, contract.dataset,
+             drop_id],
+        )
+        con.execute("COMMIT")
+        findings = build_findings(con, contract)
+        if checked.quarantined:
+            _write_quarantine(con, home, contract, drop_id)
+        log(
+            f"{contract.key} drop {drop_id} ({file_name}) accepted: read {decoded.rows_read}, "
+            f"accepted {checked.accepted}, quarantined {checked.quarantined}"
+        )
+
+    receipt_info.update(
+        status=outcome.status,
+        format=inspection.decoded.format if inspection else None,
+        encoding=inspection.decoded.encoding if inspection else None,
+        rows={"read": outcome.rows_read, "accepted": outcome.rows_accepted,
+              "quarantined": outcome.rows_quarantined},
+        error=outcome.error,
+        warnings=outcome.warnings,
+    )
+    outcome.receipt = write_receipt(home, con, receipt_info, findings)
+    return outcome
+
+
+def _write_quarantine(
+    con: duckdb.DuckDBPyConnection, home: Home, contract: DatasetContract, drop_id: str
+) -> Path:
+    target = home.quarantine / contract.department / contract.dataset / f"{drop_id}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".tmp")
+    con.execute(
+        "COPY (SELECT * FROM _quarantined ORDER BY _row) TO $path (FORMAT parquet)",
+        {"path": str(partial)},
+    )
+    os.replace(partial, target)
+    return target
+
+
+def ingest_dataset(
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    contract: DatasetContract,
+    *,
+    stable_seconds: float,
+    run_id: str | None = None,
+    log: Logger = _silent,
+) -> list[DropOutcome]:
+    """Receive every complete file of one dataset, then check and load each pending drop."""
+    dataset_dir = home.landing / contract.department / contract.dataset
+    outcomes = []
+    for complete in find_complete_files(dataset_dir, stable_seconds):
+        drop_id, new = receive(con, home, contract, complete, run_id)
+        if not new:
+            log(f"{contract.key}: {complete.path.name} is a re-delivery of drop {drop_id}; "
+                "not applied again")
+            outcomes.append(DropOutcome(
+                drop_id, contract.key, complete.path.name, "redelivered",
+                receipt=record_redelivery(home, con, contract.department, drop_id),
+            ))
+
+    pending = con.execute(
+        "SELECT drop_seq, drop_id, file_name, archived_path, sha256, received_at "
+        "FROM landing.drops WHERE department = ? AND dataset = ? AND status = 'received' "
+        "ORDER BY drop_seq",
+        [contract.department, contract.dataset],
+    ).fetchall()
+    for drop in pending:
+        outcomes.append(_process(con, home, contract, drop, run_id, log))
+    return outcomes

@@ -1,0 +1,152 @@
+"""Run the nightly cycle in process, as the schedule would, and summarise what it produced."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from mianshen_pipeline.defs.jobs import NIGHTLY_JOB, nightly_run_request
+from mianshen_pipeline.paths import Home
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DAGSTER_YAML = """\
+# Written by mianshen: every asset that writes the DuckDB file is in the pool duckdb_writer,
+# and pools default to one slot, so only one writer runs at a time across all runs.
+concurrency:
+  pools:
+    default_limit: 1
+run_monitoring:
+  enabled: true
+  free_slots_after_run_end_seconds: 30
+telemetry:
+  enabled: false
+"""
+
+
+def today_in_shanghai() -> dt.date:
+    return dt.datetime.now(SHANGHAI).date()
+
+
+def ensure_dagster_home(path: Path) -> Path:
+    """Create a Dagster home with the pipeline's instance settings if it has none."""
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    return path
+
+
+@dataclass
+class StepProblem:
+    """A failed step or a failed blocking check."""
+
+    step: str
+    message: str
+
+
+@dataclass
+class CycleSummary:
+    """What one nightly run did, for the CLI and tests."""
+
+    run_id: str
+    as_of: dt.date
+    partition: str
+    success: bool
+    materialized: dict[str, dict] = field(default_factory=dict)
+    problems: list[StepProblem] = field(default_factory=list)
+    warnings: list[StepProblem] = field(default_factory=list)
+
+
+def _metadata_values(metadata: dict) -> dict:
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}
+
+
+def run_cycle(
+    as_of: dt.date,
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions | None = None,
+    log_level: str = "CRITICAL",
+) -> CycleSummary:
+    """Execute the nightly job for ``as_of`` in this process and summarise it."""
+    if defs is None:
+        from mianshen_pipeline.definitions import defs as loaded
+
+        defs = loaded
+    request = nightly_run_request(as_of)
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    summary = CycleSummary(result.run_id, as_of, request.partition_key, result.success)
+
+    for event in result.all_events:
+        if event.is_step_materialization:
+            materialization = event.step_materialization_data.materialization
+            name = materialization.asset_key.to_user_string()
+            summary.materialized[name] = _metadata_values(materialization.metadata)
+        elif event.is_step_failure:
+            error = event.step_failure_data.error
+            message = error.message.strip() if error else "failed"
+            user = event.step_failure_data.user_failure_data
+            if user and user.description:
+                message = user.description
+            summary.problems.append(StepProblem(event.step_key or "?", message))
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if evaluation.passed:
+                continue
+            check = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            detail = ", ".join(
+                f"{k}={getattr(v, 'value', v)}" for k, v in evaluation.metadata.items()
+            )
+            problem = StepProblem(check, detail or "check failed")
+            if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                summary.problems.append(problem)
+                summary.success = False
+            else:
+                summary.warnings.append(problem)
+    return summary
+
+
+def format_summary(summary: CycleSummary, home: Home) -> str:
+    """Render a run summary that names every output file and every problem."""
+    status = "succeeded" if summary.success else "FAILED"
+    lines = [f"Nightly cycle as of {summary.as_of} (cycle {summary.partition}), run "
+             f"{summary.run_id[:8]}: {status}"]
+
+    landing = {k: v for k, v in summary.materialized.items() if k.startswith("landing/")}
+    if landing:
+        total = {key: sum(int(m.get(key, 0)) for m in landing.values())
+                 for key in ("drops_processed", "drops_rejected", "drops_redelivered",
+                             "rows_read", "rows_accepted", "rows_quarantined")}
+        lines.append(
+            f"Landing: {total['drops_processed']} drops processed "
+            f"({total['drops_rejected']} rejected, {total['drops_redelivered']} re-delivered); "
+            f"rows read {total['rows_read']}, accepted {total['rows_accepted']}, "
+            f"quarantined {total['rows_quarantined']}"
+        )
+        lines.append(f"  receipts:   {home.receipts}")
+        lines.append(f"  quarantine: {home.quarantine}")
+    for name, meta in summary.materialized.items():
+        if name.startswith("cohort/"):
+            lines.append(f"{name} {summary.partition}: {meta.get('eligible')} eligible of "
+                         f"{meta.get('candidates')} candidates, {meta.get('amount_total')} yuan")
+        elif name.startswith("payout/"):
+            lines.append(f"  payout: {meta.get('path')} ({meta.get('lines')} lines, "
+                         f"{meta.get('amount_total')} yuan; "
+                         f"{meta.get('eligible_without_account')} without an account)")
+        elif name.startswith("push/"):
+            lines.append(f"  push:   {meta.get('path')} ({meta.get('messages')} messages)")
+    for problem in summary.warnings:
+        lines.append(f"WARNING {problem.step}: {problem.message}")
+    for problem in summary.problems:
+        lines.append(f"FAILED {problem.step}: {problem.message}")
+    return "\n".join(lines)

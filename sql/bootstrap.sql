@@ -1,0 +1,58 @@
+-- Schemas of the warehouse and the bookkeeping tables of the landing zone.
+CREATE SCHEMA IF NOT EXISTS landing;
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS staging;
+CREATE SCHEMA IF NOT EXISTS theme;
+CREATE SCHEMA IF NOT EXISTS cohort;
+CREATE SCHEMA IF NOT EXISTS delivery;
+
+CREATE SEQUENCE IF NOT EXISTS landing.drop_seq START 1;
+
+-- One row per distinct file content received for a dataset. A drop moves from 'received'
+-- (archived, not yet checked) to 'accepted' or 'rejected'; a drop still 'received' after a
+-- crash is processed again from its archived copy.
+CREATE TABLE IF NOT EXISTS landing.drops (
+    drop_seq BIGINT NOT NULL,
+    drop_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    dataset VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    archived_path VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    format VARCHAR,
+    encoding VARCHAR,
+    rows_read BIGINT,
+    rows_accepted BIGINT,
+    rows_quarantined BIGINT,
+    error VARCHAR,
+    processed_at TIMESTAMPTZ,
+    run_id VARCHAR
+);
+
+-- Every file that arrived, including re-deliveries of content already received.
+CREATE TABLE IF NOT EXISTS landing.deliveries (
+    drop_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    dataset VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    arrived_at TIMESTAMPTZ NOT NULL,
+    redelivery BOOLEAN NOT NULL,
+    run_id VARCHAR
+);
+
+-- Payout lines as written to the latest payout file of each policy and period.
+CREATE TABLE IF NOT EXISTS delivery.payout_lines (
+    line_no BIGINT NOT NULL,
+    policy_id VARCHAR NOT NULL,
+    period VARCHAR NOT NULL,
+    payee_type VARCHAR NOT NULL,
+    payee_id VARCHAR NOT NULL,
+    amount DECIMAL(18, 2) NOT NULL,
+    idempotency_key VARCHAR NOT NULL,
+    run_id VARCHAR
+);
+
+CREATE SCHEMA IF NOT EXISTS ref;
