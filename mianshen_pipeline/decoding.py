@@ -365,11 +365,11 @@ def _decode_jsonl(con: duckdb.DuckDBPyConnection, path: Path, table: str, workdi
     encoding = detect_encoding(path)
     utf8 = _to_utf8(path, encoding, workdir)
     lines = quote_ident(table + "_lines")
+    objects = quote_ident(table + "_objects")
     try:
         # Each physical line becomes one value: \x01 never occurs unescaped in valid JSON text.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {lines} AS "
-            "SELECT rowid + 1 AS _row, ltrim(line, chr(65279)) AS line FROM read_csv($path, "
+            f"CREATE OR REPLACE TEMP TABLE {lines} AS SELECT line FROM read_csv($path, "
             "columns = {'line': 'VARCHAR'}, header = false, auto_detect = false, "
             "delim = chr(1), quote = '', escape = '', max_line_size = 10000000)",
             {"path": str(utf8)},
@@ -378,13 +378,16 @@ def _decode_jsonl(con: duckdb.DuckDBPyConnection, path: Path, table: str, workdi
         if utf8 != path:
             utf8.unlink(missing_ok=True)
 
+    # A table keeps the file's order, so rowid + 1 is the line number (blank lines included).
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {lines}_ok AS SELECT _row, line, "
+        f"CREATE OR REPLACE TEMP TABLE {objects} AS SELECT rowid + 1 AS _row, "
+        "ltrim(line, chr(65279)) AS line, "
         "json_valid(line) AND json_type(CASE WHEN json_valid(line) THEN line END) = 'OBJECT' "
-        f"AS ok FROM {lines} WHERE line IS NOT NULL AND trim(line) <> ''"
+        f"AS ok FROM {lines}"
     )
+    con.execute(f"DELETE FROM {objects} WHERE line IS NULL OR trim(line) = ''")
     bad = con.execute(
-        f"SELECT _row, line FROM {lines}_ok WHERE NOT ok ORDER BY _row"
+        f"SELECT _row, line FROM {objects} WHERE NOT ok ORDER BY _row"
     ).fetchall()
     malformed = [
         Malformed(int(row), "is not a JSON object; the line may be cut or hold invalid JSON",
@@ -394,7 +397,7 @@ def _decode_jsonl(con: duckdb.DuckDBPyConnection, path: Path, table: str, workdi
     keys = [
         row[0]
         for row in con.execute(
-            f"SELECT key FROM (SELECT unnest(json_keys(line)) AS key, _row FROM {lines}_ok "
+            f"SELECT key FROM (SELECT unnest(json_keys(line)) AS key, _row FROM {objects} "
             "WHERE ok) GROUP BY key ORDER BY min(_row), key"
         ).fetchall()
     ]
@@ -405,9 +408,9 @@ def _decode_jsonl(con: duckdb.DuckDBPyConnection, path: Path, table: str, workdi
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS SELECT _row"
-        f"{', ' + extracts if extracts else ''} FROM {lines}_ok WHERE ok ORDER BY _row"
+        f"{', ' + extracts if extracts else ''} FROM {objects} WHERE ok ORDER BY _row"
     )
-    con.execute(f"DROP TABLE {lines}; DROP TABLE {lines}_ok")
+    con.execute(f"DROP TABLE {lines}; DROP TABLE {objects}")
     records = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
     return Decoded(table, "jsonl", encoding, headers, records, malformed)
 

@@ -103,13 +103,25 @@ def _date_expr(raw: str) -> str:
     return f"CAST(coalesce({parsed}, {serial}) AS DATE)"
 
 
-def _column_sql(col: Column, raw: str) -> tuple[str, list[str]]:
-    """Return the typed value expression and the error expressions for one column."""
+def _code_expr(col: Column, raw: str) -> str:
+    assert col.codes is not None
+    whens = " ".join(
+        f"WHEN {quote_literal(k)} THEN {quote_literal(v)}" for k, v in col.codes.items()
+    )
+    return f"CASE {raw} {whens} END"
+
+
+def _column_sql(col: Column, raw: str, exempt: str = "false") -> tuple[str, list[str]]:
+    """Return the typed value expression and the error expressions for one column.
+
+    ``exempt`` is a SQL condition under which a missing required value is allowed, such as a
+    deletion row of a delta, which needs only its key.
+    """
     label = quote_literal(col.label)
     errors = []
     if col.required:
         errors.append(
-            f"CASE WHEN {raw} IS NULL THEN "
+            f"CASE WHEN {raw} IS NULL AND NOT ({exempt}) THEN "
             + _error(col, "required", raw, f"{label} || ' is missing; fill it in'")
             + " END"
         )
@@ -134,11 +146,7 @@ def _column_sql(col: Column, raw: str) -> tuple[str, list[str]]:
             + " END"
         )
     elif col.type == ColumnType.CODE:
-        assert col.codes is not None
-        whens = " ".join(
-            f"WHEN {quote_literal(k)} THEN {quote_literal(v)}" for k, v in col.codes.items()
-        )
-        value = f"CASE {raw} {whens} END"
+        value = _code_expr(col, raw)
         allowed = ", ".join(col.codes)
         errors.append(
             f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL THEN "
@@ -199,6 +207,11 @@ def check_drop(
     raw_columns = []
     value_columns = []
     error_items = []
+    deletion = "false"
+    if contract.delete_column:
+        action = contract.column(contract.delete_column)
+        action_raw = quote_ident(f"{action.name}__raw")
+        deletion = f"coalesce({_code_expr(action, action_raw)} = 'delete', false)"
     for col in contract.columns:
         header = header_map.sources.get(col.name)
         raw_name = quote_ident(f"{col.name}__raw")
@@ -207,7 +220,8 @@ def check_drop(
         else:
             cleaned = f"nullif(trim(CAST({quote_ident(header)} AS VARCHAR)), '')"
             raw_columns.append(f"{cleaned} AS {raw_name}")
-        value, errors = _column_sql(col, raw_name)
+        exempt = "false" if col.name in contract.primary_key else deletion
+        value, errors = _column_sql(col, raw_name, exempt)
         value_columns.append(f"{value} AS {quote_ident(col.name)}")
         error_items.extend(errors)
 
