@@ -1,0 +1,64 @@
+"""The Dagster code location: assets, pools, the schedule and the landing sensor."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+from files import drop, write_csv
+
+from mianshen_pipeline.catalogue import load_catalogue
+from mianshen_pipeline.defs.jobs import nightly_schedule
+from mianshen_pipeline.definitions import build_definitions
+from mianshen_pipeline.resources import resources_from_env
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_definitions_load(home):
+    defs = build_definitions(resources_from_env(home.root))
+    dg.Definitions.validate_loadable(defs)
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    for policy_id in load_catalogue():
+        assert {f"cohort/{policy_id}", f"payout/{policy_id}", f"push/{policy_id}"} <= keys
+    assert "landing/psb/household_register" in keys
+    assert {f"theme/{name}" for name in
+            ("person", "legal_entity", "kinship", "marriage", "address")} <= keys
+
+
+def test_every_asset_in_writer_pool(home):
+    defs = build_definitions(resources_from_env(home.root))
+    graph = defs.resolve_asset_graph()
+    pools = {graph.get(key).pools and tuple(graph.get(key).pools) for key in
+             graph.get_all_asset_keys()}
+    assert pools == {("duckdb_writer",)}
+
+
+def test_schedule_uses_shanghai_date():
+    # 17:00 UTC on 30 November is 01:00 on 1 December in Shanghai.
+    tick = dt.datetime(2026, 11, 30, 17, 0, tzinfo=dt.UTC)
+    context = dg.build_schedule_context(scheduled_execution_time=tick)
+    request = nightly_schedule(context)
+    assert request.partition_key == "2026-12"
+    assert request.tags["mianshen/as_of"] == "2026-12-01"
+    assert nightly_schedule.cron_schedule == "0 1 * * *"
+    assert nightly_schedule.execution_timezone == "Asia/Shanghai"
+
+
+def test_sensor_requests_new_drops_once(home):
+    resources = resources_from_env(home.root)
+    defs = build_definitions(resources)
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    write_csv(drop(home.landing, "civil_affairs/death_records", "d.csv"),
+              ["id_no", "name", "date_of_death"], [])
+
+    with dg.build_sensor_context(resources=resources) as context:
+        [request] = sensor.evaluate_tick(context).run_requests
+        cursor = context.cursor
+    assert {k.to_user_string() for k in request.asset_selection} == {
+        "landing/civil_affairs/death_records", "staging/civil_affairs/death_records"
+    }
+
+    with dg.build_sensor_context(resources=resources, cursor=cursor) as context:
+        result = sensor.evaluate_tick(context)
+    assert result.run_requests == []
+    assert "no new complete drops" in result.skip_message
