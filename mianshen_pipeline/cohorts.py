@@ -4,7 +4,7 @@ A rule under ``sql/policies`` is one SELECT returning a row per candidate subjec
 ``subject_id``, ``subject_name``, its conditions as boolean ``cond_*`` columns, the
 ``amount`` and any explanatory columns (ages, source rows). Eligible are the subjects whose
 conditions are all true. Parameters reach the SQL as typed prepared-statement values
-(``$name``) or, for table parameters, as temporary tables ``param_<name>``; no value is ever
+(``$name``) or, for table parameters, as temporary tables ``param_<name>``. No value is ever
 pasted into the SQL text.
 """
 
@@ -128,19 +128,19 @@ def evaluate(
 ) -> tuple[list[str], dict]:
     """Run the card's rule into the temp table ``_evaluation``; return conditions and params.
 
-    ``_evaluation`` holds every candidate with an ``eligible`` column. With ``subject_id`` only
+    ``_evaluation`` contains every candidate with an ``eligible`` column. With ``subject_id`` only
     that subject is evaluated, for explanations.
     """
     values, used = _bind_parameters(con, card, window, served_district)
     rule = read_sql(f"policies/{card.rule}").strip().rstrip(";")
-    wanted = set(_PLACEHOLDER.findall(rule))
-    unknown = wanted - set(values) - {"subject_id"}
+    referenced = set(_PLACEHOLDER.findall(rule))
+    unknown = referenced - set(values) - {"subject_id"}
     if unknown:
         raise PolicyError(
             f"{card.id}: rule {card.rule} uses ${', $'.join(sorted(unknown))}, which is not a "
             "parameter of the card"
         )
-    bound = {k: v for k, v in values.items() if k in wanted}
+    bound = {k: v for k, v in values.items() if k in referenced}
     where = ""
     if subject_id is not None:
         where = "WHERE subject_id = $subject_id"

@@ -1,9 +1,9 @@
 """Decode one dropped file into a DuckDB table of text columns, one row per record.
 
 Every format ends up in the same shape: a temporary table whose columns are the file's own
-headers (all VARCHAR) plus ``_row``, the record's position in the file as a department would
-find it (the line of a CSV or JSON lines file, the row of a worksheet, the record of a
-Parquet file). Records that cannot be parsed at all (a line with too few fields, a JSON line
+headers (all VARCHAR) plus ``_row``. That is the record's position as a department would find
+it: the line of a CSV or JSON lines file, the row of a worksheet, the record of a Parquet
+file. Records that cannot be parsed at all (a line with too few fields, a JSON line
 that is not an object) are returned separately as malformed so they can be quarantined.
 """
 

@@ -2,7 +2,7 @@
 centre, each written under a temporary name, renamed, and described by a ``manifest.json``.
 
 Payout files list one line per eligible subject who has an account to pay into, ordered by
-subject, with amounts in yuan and two decimals; the same cohort always yields the same bytes.
+subject, with amounts in yuan and two decimals. The same cohort always yields the same bytes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Row-level checks of a decoded drop against its dataset contract, set-at-a-time in DuckDB.
 
-The decoded table holds the file's own headers as text. ``check_drop`` maps the headers to the
+The decoded table contains the file's own headers as text. ``check_drop`` maps the headers to the
 contract's columns, parses every value into its contract type, and splits the records into
 accepted rows (typed, ready for staging) and quarantined rows, each with the list of what is
 wrong: the column, the check, the value (masked when personal) and what to fix.
@@ -35,7 +35,7 @@ def _normalise_header(text: str) -> str:
 
 @dataclass
 class HeaderMap:
-    """Which file header feeds each contract column."""
+    """Mapping from contract columns to the file headers that feed them."""
 
     sources: dict[str, str]
     unknown: list[str] = field(default_factory=list)

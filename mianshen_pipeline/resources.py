@@ -21,7 +21,7 @@ DEFAULT_MEMORY_LIMIT = "4GB"
 
 
 class PipelineSettings(dg.ConfigurableResource):
-    """Where the runtime home is and the settings every asset shares."""
+    """Settings every asset shares, starting with the runtime home."""
 
     home: str
     served_district: str = DEFAULT_SERVED_DISTRICT

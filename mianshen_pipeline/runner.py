@@ -50,7 +50,7 @@ class StepProblem:
 
 @dataclass
 class CycleSummary:
-    """What one nightly run did, for the CLI and tests."""
+    """Summary of one nightly run, for the CLI and tests."""
 
     run_id: str
     as_of: dt.date

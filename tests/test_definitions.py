@@ -7,8 +7,8 @@ import dagster as dg
 from files import drop, write_csv
 
 from mianshen_pipeline.catalogue import load_catalogue
-from mianshen_pipeline.defs.jobs import nightly_schedule
 from mianshen_pipeline.definitions import build_definitions
+from mianshen_pipeline.defs.jobs import nightly_schedule
 from mianshen_pipeline.resources import resources_from_env
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

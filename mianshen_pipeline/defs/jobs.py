@@ -19,8 +19,8 @@ ingest_job = dg.define_asset_job(
     description="Receive, check and stage complete drops; launched by the landing sensor.",
 )
 
-# Landing, staging and themes are not partitioned and run in every nightly run; the monthly
-# policies run for the partition of the month that contains the as-of date.
+# Landing, staging and themes are not partitioned, so they run in every nightly run. The
+# monthly policies run for the partition of the month that contains the as-of date.
 nightly_job = dg.define_asset_job(
     NIGHTLY_JOB,
     selection=(

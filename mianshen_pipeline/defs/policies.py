@@ -24,7 +24,7 @@ TIMEZONE = "Asia/Shanghai"
 PREVIEW_ROWS = 5
 
 # Every policy of one cycle shares a partitions definition, so that the nightly job can run
-# them together; a card's effective_from date bounds the cycles in which it pays.
+# them together. A card's effective_from date bounds the cycles in which it pays.
 PARTITIONS: dict[Cycle, dg.PartitionsDefinition] = {
     Cycle.DAILY: dg.DailyPartitionsDefinition(
         start_date="2016-01-01", timezone=TIMEZONE, end_offset=1

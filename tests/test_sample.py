@@ -1,0 +1,599 @@
+"""Tests of the sample world and the department drops written from it, on real files."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import openpyxl
+import pyarrow.parquet as pq
+import pytest
+from stdnum import luhn
+from stdnum.cn import ric, uscc
+
+from mianshen_pipeline.contracts import load_contracts
+from mianshen_pipeline.geography import DISTRICT_CODE, STREETS
+from mianshen_pipeline.identifiers import check_resident_id
+from mianshen_pipeline.sample import (
+    DEFECTS_FILE,
+    ID_DEFECT_KINDS,
+    UNKNOWN_CODE_VALUE,
+    age_on,
+    generate_world,
+    write_dataset,
+    write_drops,
+)
+
+AS_OF = datetime.date(2025, 6, 15)
+PSB = "psb/household_register"
+DEATHS = "civil_affairs/death_records"
+MARRIAGES = "civil_affairs/marriage_registrations"
+BIRTHS = "health/birth_certificates"
+CARDS = "hrss/social_security_cards"
+ENTERPRISES = "market/enterprise_register"
+ADDRESSES = "planning/standard_addresses"
+CSV_ENCODINGS = {PSB: "gb18030", DEATHS: "utf-8", BIRTHS: "utf-8-sig", ADDRESSES: "utf-8"}
+
+
+@pytest.fixture(scope="module")
+def world():
+    return generate_world(persons=20000, seed=7, as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def drops(world, tmp_path_factory):
+    root = tmp_path_factory.mktemp("drops")
+    paths = write_drops(world, root / "landing", defect_share=0.01, seed=7)
+    defects = json.loads((root / DEFECTS_FILE).read_text(encoding="utf-8"))
+    return paths, defects
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_csv(path: Path, encoding: str) -> list[list[str]]:
+    """Return all lines of a CSV file, header first, so that index + 1 is the row number."""
+    with path.open(encoding=encoding, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def header(dataset: str, name: str) -> str:
+    return load_contracts()[dataset].column(name).aliases[0]
+
+
+def defects_of(defects: list[dict], dataset: str) -> list[dict]:
+    return [d for d in defects if d["dataset"] == dataset]
+
+
+# --- Determinism ----------------------------------------------------------------------------
+
+
+def test_world_same_seed_equal():
+    first = generate_world(persons=2000, seed=3, as_of=AS_OF)
+    second = generate_world(persons=2000, seed=3, as_of=AS_OF)
+    assert first == second
+
+
+def test_world_other_seed_differs():
+    first = generate_world(persons=2000, seed=3, as_of=AS_OF)
+    second = generate_world(persons=2000, seed=4, as_of=AS_OF)
+    assert first.persons != second.persons
+
+
+def test_drops_same_seed_identical_bytes(tmp_path):
+    world = generate_world(persons=3000, seed=11, as_of=AS_OF)
+    first = write_drops(world, tmp_path / "a" / "landing", seed=5)
+    second = write_drops(world, tmp_path / "b" / "landing", seed=5)
+    assert first.keys() == second.keys()
+    for key in first:
+        assert sha256(first[key]) == sha256(second[key]), key
+    assert sha256(tmp_path / "a" / DEFECTS_FILE) == sha256(tmp_path / "b" / DEFECTS_FILE)
+
+
+def test_drops_other_seed_differs(tmp_path):
+    world = generate_world(persons=3000, seed=11, as_of=AS_OF)
+    first = write_drops(world, tmp_path / "a" / "landing", seed=5)
+    second = write_drops(world, tmp_path / "b" / "landing", seed=6)
+    assert sha256(first[PSB]) != sha256(second[PSB])
+
+
+def test_as_of_default_today_shanghai():
+    shanghai = datetime.timezone(datetime.timedelta(hours=8))
+    world = generate_world(persons=50, seed=1)
+    assert world.as_of == datetime.datetime.now(shanghai).date()
+
+
+# --- The world ---------------------------------------------------------------------------------
+
+
+def test_world_person_count_exact(world):
+    assert len(world.persons) == 20000
+
+
+def test_world_person_columns(world):
+    columns = [c.name for c in load_contracts()[PSB].columns]
+    for person in world.persons[:100]:
+        assert list(person) == columns
+
+
+def test_person_ids_valid(world):
+    invalid = [p["id_no"] for p in world.persons if not ric.is_valid(p["id_no"])]
+    assert invalid == []
+
+
+def test_person_ids_unique(world):
+    ids = [p["id_no"] for p in world.persons]
+    assert len(set(ids)) == len(ids)
+
+
+def test_person_id_encodes_birth_and_gender(world):
+    for person in world.persons:
+        number = person["id_no"]
+        assert ric.get_birth_date(number) == person["birth_date"], number
+        assert int(number[16]) % 2 == (1 if person["gender"] == "1" else 0), number
+
+
+def test_other_record_ids_valid(world):
+    numbers = [d["id_no"] for d in world.deaths]
+    numbers += [m[k] for m in world.marriages for k in ("party_a_id", "party_b_id")]
+    numbers += [b[k] for b in world.births for k in ("child_id_no", "mother_id_no")]
+    numbers += [b["father_id_no"] for b in world.births if b["father_id_no"]]
+    numbers += [c["id_no"] for c in world.cards]
+    assert [n for n in numbers if not ric.is_valid(n)] == []
+
+
+def test_enterprise_credit_codes_valid(world):
+    codes = [e["uscc"] for e in world.enterprises]
+    assert [c for c in codes if not uscc.is_valid(c)] == []
+    assert all(c.startswith("91" + DISTRICT_CODE) for c in codes)
+    assert len(set(codes)) == len(codes)
+
+
+def test_enterprise_count_and_sizes(world):
+    sizes = Counter(e["size"] for e in world.enterprises)
+    assert len(world.enterprises) == 1000
+    assert set(sizes) <= {"micro", "small", "medium", "large"}
+    assert sizes["micro"] + sizes["small"] > 0.8 * len(world.enterprises)
+
+
+def test_age_share_65_plus(world):
+    elderly = sum(age_on(p["birth_date"], AS_OF) >= 65 for p in world.persons)
+    assert 0.15 <= elderly / len(world.persons) <= 0.25
+
+
+def test_ages_include_children_and_centenarians(world):
+    ages = [age_on(p["birth_date"], AS_OF) for p in world.persons]
+    assert sum(a < 6 for a in ages) > 0.02 * len(ages)
+    assert 1 <= sum(a >= 100 for a in ages) <= 30
+
+
+def test_turning_65_every_month(world):
+    months = Counter((p["birth_date"].year + 65, p["birth_date"].month) for p in world.persons)
+    for shift in range(-12, 13):
+        index = AS_OF.year * 12 + AS_OF.month - 1 + shift
+        assert months[(index // 12, index % 12 + 1)] >= 2, (index // 12, index % 12 + 1)
+
+
+def test_leap_day_births_present(world):
+    leap_days = [p for p in world.persons
+                 if (p["birth_date"].month, p["birth_date"].day) == (2, 29)]
+    assert len(leap_days) >= 10
+
+
+def test_hukou_share_changning(world):
+    local = [p for p in world.persons if p["hukou_region"] == DISTRICT_CODE]
+    assert 0.85 <= len(local) / len(world.persons) <= 0.95
+    assert {p["street_code"] for p in local} == set(STREETS)
+
+
+def test_households_sizes_and_heads(world):
+    households: dict[str, list[dict]] = {}
+    for person in world.persons:
+        households.setdefault(person["household_id"], []).append(person)
+    sizes = Counter(len(members) for members in households.values())
+    assert set(sizes) <= {1, 2, 3, 4, 5}
+    for members in households.values():
+        relations = [m["relation_to_head"] for m in members]
+        assert relations.count("户主") == 1, relations
+
+
+def test_deaths_rate_and_window(world):
+    assert len(world.deaths) == pytest.approx(0.016 * len(world.persons), rel=0.05)
+    for death in world.deaths:
+        assert AS_OF - datetime.timedelta(days=730) <= death["date_of_death"] < AS_OF
+
+
+def test_deaths_mostly_elderly(world):
+    births = {p["id_no"]: p["birth_date"] for p in world.persons}
+    elderly = sum(age_on(births[d["id_no"]], d["date_of_death"]) >= 65 for d in world.deaths)
+    assert elderly > 0.8 * len(world.deaths)
+
+
+def test_dead_stay_in_register(world):
+    registered = {p["id_no"] for p in world.persons}
+    assert all(d["id_no"] in registered for d in world.deaths)
+
+
+def test_marriage_parties_and_ages(world):
+    persons = {p["id_no"]: p for p in world.persons}
+    for record in world.marriages:
+        husband, wife = persons[record["party_a_id"]], persons[record["party_b_id"]]
+        assert husband["gender"] == "1"
+        assert wife["gender"] == "2"
+        assert age_on(husband["birth_date"], record["registered_on"]) >= 22
+        assert age_on(wife["birth_date"], record["registered_on"]) >= 20
+        assert record["registered_on"] <= AS_OF
+
+
+def test_divorces_follow_marriage(world):
+    weddings = {(m["party_a_id"], m["party_b_id"]): m for m in world.marriages
+                if m["kind"] == "marriage"}
+    divorces = [m for m in world.marriages if m["kind"] == "divorce"]
+    assert divorces
+    for divorce in divorces:
+        wedding = weddings[(divorce["party_a_id"], divorce["party_b_id"])]
+        assert divorce["registered_on"] > wedding["registered_on"]
+        assert divorce["registration_no"] != wedding["registration_no"]
+
+
+def test_registration_numbers_format(world):
+    numbers = [m["registration_no"] for m in world.marriages]
+    assert len(set(numbers)) == len(numbers)
+    for record in world.marriages:
+        letter = "J" if record["kind"] == "marriage" else "L"
+        prefix = f"{letter}{DISTRICT_CODE}-{record['registered_on'].year}-"
+        assert record["registration_no"].startswith(prefix)
+        assert len(record["registration_no"]) == len(prefix) + 6
+
+
+def test_births_children_under_six(world):
+    persons = {p["id_no"]: p for p in world.persons}
+    assert world.births
+    for birth in world.births:
+        child = persons[birth["child_id_no"]]
+        assert birth["birth_date"] == child["birth_date"]
+        assert birth["child_name"] == child["name"]
+        assert age_on(child["birth_date"], AS_OF) < 6
+        assert len(birth["certificate_no"]) == 10
+        assert birth["certificate_no"][1:].isdigit()
+
+
+def test_births_mother_required_father_optional(world):
+    assert all(b["mother_id_no"] for b in world.births)
+    missing = sum(b["father_id_no"] is None for b in world.births)
+    assert 0 < missing < 0.2 * len(world.births)
+
+
+def test_cards_share_and_numbers(world):
+    adults = sum(age_on(p["birth_date"], AS_OF) >= 18 for p in world.persons)
+    assert len(world.cards) == pytest.approx(0.95 * adults, rel=0.02)
+    for card in world.cards:
+        assert len(card["account_no"]) == 19
+        assert luhn.is_valid(card["account_no"])
+
+
+def test_cards_status_canonical(world):
+    statuses = Counter(c["card_status"] for c in world.cards)
+    assert set(statuses) <= {"normal", "lost", "cancelled", "inactive", "frozen"}
+    assert statuses["normal"] > 0.85 * len(world.cards)
+
+
+def test_addresses_unique_and_streets(world):
+    ids = [a["address_id"] for a in world.addresses]
+    texts = [a["address"] for a in world.addresses]
+    assert len(set(ids)) == len(ids)
+    assert len(set(texts)) == len(texts)
+    assert all(i.startswith("CN" + DISTRICT_CODE) for i in ids)
+    assert {a["street_code"] for a in world.addresses} == set(STREETS)
+
+
+def test_person_addresses_standard(world):
+    standard = {a["address"] for a in world.addresses}
+    assert all(p["address"] in standard for p in world.persons)
+
+
+def test_generate_world_rejects_zero():
+    with pytest.raises(ValueError, match="at least 1"):
+        generate_world(persons=0)
+
+
+# --- Drop files ----------------------------------------------------------------------------------
+
+
+def test_drops_paths_and_markers(drops):
+    paths, _ = drops
+    assert set(paths) == set(load_contracts())
+    for key, path in paths.items():
+        department, dataset = key.split("/")
+        assert path.parent.parent.name == department
+        assert path.parent.name == dataset
+        marker = path.with_name(path.name + ".ok")
+        assert marker.exists()
+        assert marker.read_bytes() == b""
+        assert marker.stat().st_mtime_ns >= path.stat().st_mtime_ns
+
+
+def test_drops_defect_file_beside_landing(drops):
+    paths, defects = drops
+    landing = paths[PSB].parents[2]
+    assert (landing.parent / DEFECTS_FILE).exists()
+    assert {d["dataset"] for d in defects} == set(paths)
+
+
+def test_psb_file_gb18030_not_utf8(drops):
+    data = drops[0][PSB].read_bytes()
+    assert data.decode("gb18030").startswith(header(PSB, "id_no"))
+    assert data.decode("gbk") == data.decode("gb18030")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+
+
+def test_psb_file_mixes_forms(drops):
+    lines = read_csv(drops[0][PSB], "gb18030")
+    columns = lines[0]
+    ids = [line[columns.index(header(PSB, "id_no"))] for line in lines[1:]]
+    dates = [line[columns.index(header(PSB, "birth_date"))] for line in lines[1:]]
+    genders = Counter(line[columns.index(header(PSB, "gender"))] for line in lines[1:])
+    assert any(len(i) == 15 for i in ids)
+    assert any(i.endswith("x") for i in ids)
+    assert any(" " in i for i in ids)
+    assert any("０" <= ch <= "９" for i in ids for ch in i)
+    assert any("年" in d for d in dates)
+    assert any("/" in d for d in dates)
+    assert any(len(d) == 8 and d.isdigit() for d in dates)
+    assert genders["男"] > 0
+    assert genders["1"] > genders["男"]
+
+
+def test_psb_id_failures_match_defects(drops):
+    paths, defects = drops
+    lines = read_csv(paths[PSB], "gb18030")
+    column = lines[0].index(header(PSB, "id_no"))
+    failing = {number for number, line in enumerate(lines, start=1)
+               if number > 1 and not check_resident_id(line[column]).ok}
+    tagged = {d["row"] for d in defects_of(defects, PSB) if d["column"] == "id_no"}
+    assert failing == tagged
+    assert {d["kind"] for d in defects_of(defects, PSB) if d["column"] == "id_no"} <= set(
+        ID_DEFECT_KINDS)
+
+
+def test_psb_defect_count_share(drops, world):
+    psb_defects = defects_of(drops[1], PSB)
+    assert len(psb_defects) == pytest.approx(0.01 * len(world.persons), abs=2)
+    assert {d["kind"] for d in psb_defects} == {
+        "check_digit", "excel_scientific", "excel_zeros", "missing_required",
+        "impossible_date", "duplicate_row", "unknown_code"}
+
+
+def test_csv_defects_visible_in_rows(drops):
+    paths, defects = drops
+    for key, encoding in CSV_ENCODINGS.items():
+        lines = read_csv(paths[key], encoding)
+        contract = load_contracts()[key]
+        headers = lines[0]
+        for defect in defects_of(defects, key):
+            line = lines[defect["row"] - 1]
+            if defect["kind"] == "duplicate_row":
+                assert line == lines[defect["duplicate_of"] - 1], defect
+                continue
+            cell = line[headers.index(_label(contract, defect["column"], headers))]
+            if defect["kind"] == "missing_required":
+                assert cell == "", defect
+            elif defect["kind"] == "impossible_date":
+                assert cell.endswith(("-02-30", "0230", "/2/30", "2月30日")), defect
+            elif defect["kind"] == "unknown_code":
+                assert cell == UNKNOWN_CODE_VALUE, defect
+            elif defect["kind"] == "excel_scientific":
+                assert "E+" in cell, defect
+            elif defect["kind"] == "excel_zeros":
+                assert cell.endswith("000"), defect
+
+
+def _label(contract, name: str, headers: list[str]) -> str:
+    column = contract.column(name)
+    return name if name in headers else column.aliases[0]
+
+
+def test_csv_row_counts_include_duplicates(drops, world):
+    paths, defects = drops
+    sources = {PSB: world.persons, DEATHS: world.deaths, BIRTHS: world.births,
+               ADDRESSES: world.addresses}
+    for key, rows in sources.items():
+        lines = read_csv(paths[key], CSV_ENCODINGS[key])
+        duplicates = sum(d["kind"] == "duplicate_row" for d in defects_of(defects, key))
+        assert len(lines) == 1 + len(rows) + duplicates, key
+
+
+def test_deaths_file_english_utf8(drops):
+    lines = read_csv(drops[0][DEATHS], "utf-8")
+    assert lines[0] == ["id_no", "name", "date_of_death"]
+    assert not drops[0][DEATHS].read_bytes().startswith(codecs.BOM_UTF8)
+
+
+def test_births_file_starts_with_bom(drops):
+    data = drops[0][BIRTHS].read_bytes()
+    assert data.startswith(codecs.BOM_UTF8)
+    assert data.decode("utf-8-sig").startswith(header(BIRTHS, "certificate_no"))
+
+
+def test_marriages_xlsx_date_cells(drops, world):
+    paths, defects = drops
+    sheet = openpyxl.load_workbook(paths[MARRIAGES]).active
+    rows = list(sheet.iter_rows())
+    headers = [cell.value for cell in rows[0]]
+    assert headers == [header(MARRIAGES, c) for c in
+                       ("registration_no", "kind", "registered_on", "party_a_id", "party_b_id")]
+    bad_dates = {d["row"] for d in defects_of(defects, MARRIAGES) if d["kind"] == "impossible_date"}
+    date_cells = [row[2] for number, row in enumerate(rows[1:], start=2) if number not in bad_dates]
+    assert all(cell.is_date for cell in date_cells if cell.value is not None)
+    kinds = Counter(row[1].value for row in rows[1:])
+    assert set(kinds) <= {"结婚", "离婚", UNKNOWN_CODE_VALUE, None}
+    assert kinds["离婚"] > 0
+
+
+def test_cards_jsonl_chinese_status(drops):
+    lines = drops[0][CARDS].read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert list(records[0]) == ["id_no", "bank_name", "account_no", "card_status"]
+    statuses = Counter(r["card_status"] for r in records)
+    assert set(statuses) <= {"正常", "挂失", "注销", "未激活", "冻结", UNKNOWN_CODE_VALUE, None}
+    assert statuses["正常"] > 0.85 * len(records)
+
+
+def test_enterprise_parquet_types_and_labels(drops):
+    table = pq.read_table(drops[0][ENTERPRISES])
+    assert str(table.schema.field("established_on").type) == "date32[day]"
+    assert str(table.schema.field("uscc").type) == "string"
+    sizes = set(table.column("size").to_pylist())
+    statuses = set(table.column("status").to_pylist())
+    assert sizes <= {"大", "中", "小", "微", UNKNOWN_CODE_VALUE, None}
+    assert "存续" in statuses
+
+
+def test_enterprise_parquet_credit_defects(drops):
+    paths, defects = drops
+    codes = pq.read_table(paths[ENTERPRISES]).column("uscc").to_pylist()
+    failing = {number for number, code in enumerate(codes, start=1)
+               if not code or not uscc.is_valid(code)}
+    tagged = {d["row"] for d in defects_of(defects, ENTERPRISES) if d["column"] == "uscc"}
+    assert failing == tagged
+
+
+def test_cards_jsonl_id_defects_match(drops):
+    paths, defects = drops
+    lines = paths[CARDS].read_text(encoding="utf-8").splitlines()
+    failing = {number for number, line in enumerate(lines, start=1)
+               if not check_resident_id(json.loads(line)["id_no"]).ok}
+    tagged = {d["row"] for d in defects_of(defects, CARDS) if d["column"] == "id_no"}
+    assert failing == tagged
+
+
+def test_cards_jsonl_duplicates_match(drops):
+    paths, defects = drops
+    lines = paths[CARDS].read_text(encoding="utf-8").splitlines()
+    duplicates = [d for d in defects_of(defects, CARDS) if d["kind"] == "duplicate_row"]
+    assert duplicates
+    for defect in duplicates:
+        assert lines[defect["row"] - 1] == lines[defect["duplicate_of"] - 1]
+
+
+def test_drops_leave_world_unchanged(world, tmp_path):
+    before = json.dumps(world.persons[:500], default=str)
+    write_drops(world, tmp_path / "landing", defect_share=0.2)
+    assert json.dumps(world.persons[:500], default=str) == before
+    assert all(ric.is_valid(p["id_no"]) for p in world.persons)
+
+
+def test_drops_zero_share_no_defects(tmp_path):
+    world = generate_world(persons=1500, seed=2, as_of=AS_OF)
+    paths = write_drops(world, tmp_path / "landing", defect_share=0.0)
+    assert json.loads((tmp_path / DEFECTS_FILE).read_text(encoding="utf-8")) == []
+    lines = read_csv(paths[PSB], "gb18030")
+    column = lines[0].index(header(PSB, "id_no"))
+    assert all(check_resident_id(line[column]).ok for line in lines[1:])
+
+
+def test_drops_stamp_in_file_name(tmp_path):
+    world = generate_world(persons=300, seed=2, as_of=AS_OF)
+    paths = write_drops(world, tmp_path / "landing", stamp="20250701T0200")
+    assert paths[PSB].name == "household_register_20250701T0200.csv"
+    default = write_drops(world, tmp_path / "other" / "landing")
+    assert default[PSB].name == "household_register_20250615.csv"
+
+
+def test_drops_reject_bad_share(world, tmp_path):
+    with pytest.raises(ValueError, match="defect_share"):
+        write_drops(world, tmp_path / "landing", defect_share=1.5)
+
+
+# --- write_dataset ------------------------------------------------------------------------------
+
+HAND_ROWS = [
+    {"id_no": "110105194912310021", "name": "张三", "date_of_death": datetime.date(2024, 3, 1)},
+    {"id_no": "3.10105E+17", "name": None, "date_of_death": "2023-02-30", "note": "extra"},
+]
+
+
+def test_write_dataset_csv_chinese_gb18030(tmp_path):
+    path = write_dataset(HAND_ROWS, tmp_path / "d.csv", DEATHS, "csv", headers="chinese",
+                         encoding="gb18030")
+    lines = read_csv(path, "gb18030")
+    assert lines == [
+        ["公民身份号码", "姓名", "死亡日期", "note"],
+        ["110105194912310021", "张三", "2024-03-01", ""],
+        ["3.10105E+17", "", "2023-02-30", "extra"],
+    ]
+    assert path.with_name("d.csv.ok").exists()
+
+
+def test_write_dataset_csv_bom(tmp_path):
+    path = write_dataset(HAND_ROWS, tmp_path / "d.csv", DEATHS, "csv", encoding="utf-8-sig")
+    assert path.read_bytes().startswith(codecs.BOM_UTF8 + b"id_no,name,date_of_death,note")
+
+
+def test_write_dataset_jsonl(tmp_path):
+    path = write_dataset(HAND_ROWS, tmp_path / "d.jsonl", DEATHS, "jsonl")
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert records == [
+        {"id_no": "110105194912310021", "name": "张三", "date_of_death": "2024-03-01",
+         "note": None},
+        {"id_no": "3.10105E+17", "name": None, "date_of_death": "2023-02-30", "note": "extra"},
+    ]
+
+
+def test_write_dataset_parquet_date_type(tmp_path):
+    path = write_dataset(HAND_ROWS[:1], tmp_path / "d.parquet", DEATHS, "parquet")
+    table = pq.read_table(path)
+    assert str(table.schema.field("date_of_death").type) == "date32[day]"
+    assert table.column("date_of_death").to_pylist() == [datetime.date(2024, 3, 1)]
+
+
+def test_write_dataset_parquet_raw_dates_as_text(tmp_path):
+    path = write_dataset(HAND_ROWS, tmp_path / "d.parquet", DEATHS, "parquet")
+    table = pq.read_table(path)
+    assert str(table.schema.field("date_of_death").type) == "string"
+    assert table.column("date_of_death").to_pylist() == ["2024-03-01", "2023-02-30"]
+    assert table.column("note").to_pylist() == [None, "extra"]
+
+
+def test_write_dataset_xlsx_cells(tmp_path):
+    path = write_dataset(HAND_ROWS, tmp_path / "d.xlsx", DEATHS, "xlsx", headers="chinese")
+    rows = list(openpyxl.load_workbook(path).active.iter_rows())
+    assert [c.value for c in rows[0]] == ["公民身份号码", "姓名", "死亡日期", "note"]
+    assert rows[1][2].is_date
+    assert rows[1][2].value.date() == datetime.date(2024, 3, 1)
+    assert rows[1][0].value == "110105194912310021"
+    assert rows[2][2].value == "2023-02-30"
+    assert rows[2][1].value is None
+
+
+def test_write_dataset_xlsx_reproducible(tmp_path):
+    first = write_dataset(HAND_ROWS, tmp_path / "a.xlsx", DEATHS, "xlsx")
+    second = write_dataset(HAND_ROWS, tmp_path / "b.xlsx", DEATHS, "xlsx")
+    assert sha256(first) == sha256(second)
+
+
+def test_write_dataset_no_marker(tmp_path):
+    path = write_dataset(HAND_ROWS, tmp_path / "d.csv", DEATHS, "csv", marker=False)
+    assert path.exists()
+    assert not path.with_name("d.csv.ok").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"dataset_key": "psb/unknown", "fmt": "csv"}, "unknown dataset"),
+        ({"dataset_key": DEATHS, "fmt": "xls"}, "unknown format"),
+        ({"dataset_key": DEATHS, "fmt": "csv", "headers": "pinyin"}, "unknown headers"),
+        ({"dataset_key": DEATHS, "fmt": "csv", "encoding": "latin-1"}, "unknown encoding"),
+    ],
+)
+def test_write_dataset_rejects_arguments(tmp_path, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        write_dataset(HAND_ROWS, tmp_path / "d.csv", **arguments)
