@@ -13,6 +13,7 @@ def home(tmp_path, monkeypatch) -> Home:
     root = tmp_path / "home"
     monkeypatch.setenv("MIANSHEN_HOME", str(root))
     monkeypatch.setenv("MIANSHEN_DROP_STABLE_SECONDS", "0")
+    (tmp_path / "dagster").mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     return Home(root).ensure()
 
