@@ -12,6 +12,7 @@ from mianshen_pipeline.decoding import UnreadableFile
 from mianshen_pipeline.landing import inspect
 from mianshen_pipeline.quality import RejectedDrop
 from mianshen_pipeline.receipts import build_findings
+from mianshen_pipeline.runner import today_in_shanghai
 from mianshen_pipeline.warehouse import configure
 
 
@@ -26,7 +27,7 @@ def check_file(path: Path, dataset: str) -> tuple[str, bool]:
     try:
         with tempfile.TemporaryDirectory(prefix="mianshen-check-") as workdir:
             try:
-                inspection = inspect(con, path, contract, Path(workdir))
+                inspection = inspect(con, path, contract, Path(workdir), today_in_shanghai())
             except (UnreadableFile, RejectedDrop) as exc:
                 return f"REJECTED {path.name} for {dataset}: {exc}", False
         findings = build_findings(con, contract)

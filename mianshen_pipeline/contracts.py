@@ -52,6 +52,17 @@ class Column(BaseModel):
     pattern_hint: str | None = None
     min: float | None = None
     max: float | None = None
+    allow_future: bool = Field(
+        default=False, description="Dates: whether a date after the as-of date is plausible."
+    )
+    after_birth_of: str | None = Field(
+        default=None,
+        description="Dates: resident ID column whose holder's birth date this date cannot precede.",
+    )
+    birth_date_of: str | None = Field(
+        default=None,
+        description="Dates: resident ID column whose encoded birth date this date must equal.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Column:
@@ -102,6 +113,11 @@ class DatasetContract(BaseModel):
         description="Delta datasets: column whose canonical code 'delete' removes the key.",
     )
     cadence: Cadence
+    max_shrink: float = Field(
+        default=0.3, ge=0, le=1,
+        description="Snapshots: largest share of rows a new snapshot may lose against the "
+        "previous accepted one before it is held for review.",
+    )
     formats: list[Literal["csv", "xlsx", "parquet", "jsonl"]]
     columns: list[Column]
 
@@ -117,7 +133,24 @@ class DatasetContract(BaseModel):
             raise ValueError(f"delete_column {self.delete_column!r} is not a column")
         if self.delete_column and self.load != "delta":
             raise ValueError("delete_column is only meaningful for delta datasets")
+        for col in self.columns:
+            for referent in (col.after_birth_of, col.birth_date_of):
+                if referent and (
+                    referent not in names
+                    or self.column(referent).type != ColumnType.RESIDENT_ID
+                ):
+                    raise ValueError(
+                        f"column {col.name}: {referent!r} must name a resident_id column"
+                    )
         return self
+
+    @property
+    def id_birth_columns(self) -> list[str]:
+        """Resident ID columns whose encoded birth date another column is compared with."""
+        referents = {c.after_birth_of for c in self.columns} | {
+            c.birth_date_of for c in self.columns
+        }
+        return [c.name for c in self.columns if c.name in referents]
 
     @property
     def key(self) -> str:

@@ -28,8 +28,9 @@ import duckdb
 from mianshen_pipeline.contracts import DatasetContract
 from mianshen_pipeline.decoding import Decoded, UnreadableFile, decode
 from mianshen_pipeline.paths import Home
-from mianshen_pipeline.quality import CheckedDrop, RejectedDrop, check_drop
+from mianshen_pipeline.quality import CheckedDrop, RejectedDrop, check_drop, quarantine_all
 from mianshen_pipeline.receipts import build_findings, record_redelivery, write_receipt
+from mianshen_pipeline.suites import ExpectationOutcome
 from mianshen_pipeline.warehouse import quote_ident, table_exists
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -121,9 +122,11 @@ class DropOutcome:
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
+    rows_unchanged: int = 0
     error: str | None = None
     receipt: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    expectations: list[ExpectationOutcome] = field(default_factory=list)
 
 
 def _now() -> dt.datetime:
@@ -223,21 +226,27 @@ class Inspection:
 
 def inspect(
     con: duckdb.DuckDBPyConnection, path: Path, contract: DatasetContract, workdir: Path,
-    display_name: str | None = None,
+    as_of: dt.date, display_name: str | None = None,
 ) -> Inspection:
-    """Decode and check a file against its contract; raise if it is rejected whole."""
+    """Decode and check a file against its contract as of a date; raise if it is rejected
+    whole. A ``RejectedDrop`` raised after decoding carries the decoded file as ``decoded``.
+    """
     name = display_name or path.name
     decoded = decode(con, path, "_drop_raw", workdir)
-    if decoded.format not in contract.formats:
-        raise RejectedDrop(
-            f"{name}: format {decoded.format} is not accepted for {contract.key}; deliver "
-            f"{' or '.join(contract.formats)}"
-        )
-    checked = check_drop(con, decoded, contract, name)
-    if contract.load == "snapshot" and decoded.rows_read == 0:
-        raise RejectedDrop(
-            f"{name}: the snapshot holds no data rows; a snapshot must list every record"
-        )
+    try:
+        if decoded.format not in contract.formats:
+            raise RejectedDrop(
+                f"{name}: format {decoded.format} is not accepted for {contract.key}; deliver "
+                f"{' or '.join(contract.formats)}"
+            )
+        if contract.load == "snapshot" and decoded.rows_read == 0:
+            raise RejectedDrop(
+                f"{name}: the snapshot holds no data rows; a snapshot must list every record"
+            )
+        checked = check_drop(con, decoded, contract, name, as_of)
+    except RejectedDrop as exc:
+        exc.decoded = decoded
+        raise
     total = checked.accepted + checked.quarantined
     if total != decoded.rows_read:
         raise AssertionError(
@@ -245,6 +254,51 @@ def inspect(
             f"{checked.accepted} + quarantined {checked.quarantined}"
         )
     return Inspection(decoded, checked)
+
+
+def _previous_snapshot_rows(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract
+) -> tuple[str, int] | None:
+    return con.execute(
+        "SELECT drop_id, rows_accepted FROM landing.drops WHERE department = ? AND dataset = ? "
+        "AND status = 'accepted' ORDER BY drop_seq DESC LIMIT 1",
+        [contract.department, contract.dataset],
+    ).fetchone()
+
+
+def _mark_unchanged(con: duckdb.DuckDBPyConnection, contract: DatasetContract) -> int:
+    """Flag accepted rows identical to the current state of their key; return how many.
+
+    A corrected re-delivery (another encoding, other number formatting) has a new file hash
+    but the same business content, so it is recognised here, on the primary key.
+    """
+    key = " AND ".join(f"a.{quote_ident(k)} = cur.{quote_ident(k)}"
+                       for k in contract.primary_key)
+    values = ", ".join(quote_ident(c.name) for c in contract.columns)
+    ensure_raw_table(con, contract)
+    partition = ", ".join(quote_ident(k) for k in contract.primary_key)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _accepted AS
+        WITH current_rows AS (
+            SELECT {values} FROM {raw_table(contract)}
+            WHERE _drop_seq IN (SELECT drop_seq FROM landing.drops WHERE department = ?
+                                AND dataset = ? AND status = 'accepted')
+            QUALIFY row_number() OVER (PARTITION BY {partition}
+                                       ORDER BY _drop_seq DESC, _row DESC) = 1
+        )
+        SELECT a.*, cur.{quote_ident(contract.primary_key[0])} IS NOT NULL AS _unchanged
+        FROM _accepted a
+        LEFT JOIN current_rows cur
+            ON {key} AND hash(row({', '.join('a.' + quote_ident(c.name)
+                                             for c in contract.columns)}))
+                       = hash(row({', '.join('cur.' + quote_ident(c.name)
+                                             for c in contract.columns)}))
+        ORDER BY a._row
+        """,
+        [contract.department, contract.dataset],
+    )
+    return con.execute("SELECT count(*) FROM _accepted WHERE _unchanged").fetchone()[0]
 
 
 def _process(
@@ -264,66 +318,96 @@ def _process(
         "received_at": received_at.isoformat(),
     }
     inspection = None
+    decoded = None
     with tempfile.TemporaryDirectory(prefix="mianshen-") as workdir:
         try:
-            inspection = inspect(con, archived, contract, Path(workdir), file_name)
-        except (UnreadableFile, RejectedDrop) as exc:
+            inspection = inspect(con, archived, contract, Path(workdir),
+                                 received_at.astimezone(SHANGHAI).date(), file_name)
+            decoded = inspection.decoded
+            outcome.expectations = inspection.checked.expectations
+        except UnreadableFile as exc:
             outcome.error = str(exc)
+        except RejectedDrop as exc:
+            outcome.error = str(exc)
+            outcome.expectations = exc.expectations
+            decoded = getattr(exc, "decoded", None)
 
-    con.execute("BEGIN TRANSACTION")
-    if inspection is None:
-        outcome.rows_read = 0
-        con.execute(
-            "UPDATE landing.drops SET status = 'rejected', error = ?, processed_at = ?, "
-            "run_id = ? WHERE department = ? AND dataset = ? AND drop_id = ?",
-            [outcome.error, _now(), run_id, contract.department, contract.dataset, drop_id],
-        )
-        con.execute("COMMIT")
-        findings = None
-        log(f"{contract.key} drop {drop_id} ({file_name}) rejected: {outcome.error}")
-    else:
-        decoded, checked = inspection.decoded, inspection.checked
-        ensure_raw_table(con, contract)
-        columns = ", ".join(quote_ident(c.name) for c in contract.columns)
-        con.execute(
-            f"INSERT INTO {raw_table(contract)} (_drop_seq, _drop_id, _row, {columns}) "
-            f"SELECT ?, ?, _row, {columns} FROM _accepted",
-            [drop_seq, drop_id],
-        )
-        outcome.status = "accepted"
-        outcome.rows_read = decoded.rows_read
+    status = "rejected"
+    if inspection is not None:
+        checked = inspection.checked
         outcome.rows_accepted = checked.accepted
         outcome.rows_quarantined = checked.quarantined
+        outcome.rows_unchanged = _mark_unchanged(con, contract)
+        status = "accepted"
+        previous = _previous_snapshot_rows(con, contract) if contract.load == "snapshot" else None
+        if previous and previous[1] and checked.accepted < previous[1] * (1 - contract.max_shrink):
+            status = "held"
+            outcome.error = (
+                f"{file_name}: the snapshot has {checked.accepted} valid rows, "
+                f"{1 - checked.accepted / previous[1]:.0%} fewer than the {previous[1]} of drop "
+                f"{previous[0]} (at most {contract.max_shrink:.0%} fewer is expected); it is "
+                "held for review and not applied. Deliver the complete snapshot, or release "
+                f"the drop with `mianshen drops release {drop_id}` if the shrink is real"
+            )
         if checked.header_map.unknown:
             outcome.warnings.append(
                 "columns not in the contract were ignored: "
                 + ", ".join(checked.header_map.unknown)
             )
+        if contract.load == "delta" and checked.accepted and (
+            outcome.rows_unchanged == checked.accepted
+        ):
+            outcome.warnings.append(
+                "every accepted row is identical to data already received; nothing new was "
+                "applied"
+            )
+    elif decoded is not None:
+        outcome.rows_quarantined = quarantine_all(con, decoded, outcome.error or "rejected")
+    outcome.status = status
+    outcome.rows_read = decoded.rows_read if decoded is not None else 0
+
+    con.execute("BEGIN TRANSACTION")
+    if inspection is not None:
+        ensure_raw_table(con, contract)
+        columns = ", ".join(quote_ident(c.name) for c in contract.columns)
+        # A delta row identical to the current state of its key is not applied again; a
+        # snapshot keeps every row, because it replaces the whole dataset.
+        skip = "WHERE NOT _unchanged" if contract.load == "delta" else ""
         con.execute(
-            "UPDATE landing.drops SET status = 'accepted', format = ?, encoding = ?, "
-            "rows_read = ?, rows_accepted = ?, rows_quarantined = ?, processed_at = ?, "
-            "run_id = ? WHERE department = ? AND dataset = ? AND drop_id = ?",
-            [decoded.format, decoded.encoding, decoded.rows_read, checked.accepted,
-             checked.quarantined, _now(), run_id, contract.department, contract.dataset,
-             drop_id],
+            f"INSERT INTO {raw_table(contract)} (_drop_seq, _drop_id, _row, {columns}) "
+            f"SELECT ?, ?, _row, {columns} FROM _accepted {skip}",
+            [drop_seq, drop_id],
         )
-        con.execute("COMMIT")
+    con.execute(
+        "UPDATE landing.drops SET status = ?, format = ?, encoding = ?, rows_read = ?, "
+        "rows_accepted = ?, rows_quarantined = ?, error = ?, processed_at = ?, run_id = ? "
+        "WHERE department = ? AND dataset = ? AND drop_id = ?",
+        [status, decoded.format if decoded else None, decoded.encoding if decoded else None,
+         outcome.rows_read, outcome.rows_accepted, outcome.rows_quarantined, outcome.error,
+         _now(), run_id, contract.department, contract.dataset, drop_id],
+    )
+    con.execute("COMMIT")
+
+    findings = None
+    if decoded is not None:
         findings = build_findings(con, contract)
-        if checked.quarantined:
+        if outcome.rows_quarantined:
             _write_quarantine(con, home, contract, drop_id)
-        log(
-            f"{contract.key} drop {drop_id} ({file_name}) accepted: read {decoded.rows_read}, "
-            f"accepted {checked.accepted}, quarantined {checked.quarantined}"
-        )
+    log(
+        f"{contract.key} drop {drop_id} ({file_name}) {status}: read {outcome.rows_read}, "
+        f"accepted {outcome.rows_accepted}, quarantined {outcome.rows_quarantined}"
+        + (f"; {outcome.error}" if outcome.error else "")
+    )
 
     receipt_info.update(
-        status=outcome.status,
-        format=inspection.decoded.format if inspection else None,
-        encoding=inspection.decoded.encoding if inspection else None,
+        status=status,
+        format=decoded.format if decoded else None,
+        encoding=decoded.encoding if decoded else None,
         rows={"read": outcome.rows_read, "accepted": outcome.rows_accepted,
-              "quarantined": outcome.rows_quarantined},
+              "quarantined": outcome.rows_quarantined, "unchanged": outcome.rows_unchanged},
         error=outcome.error,
         warnings=outcome.warnings,
+        expectations=[o.as_dict() for o in outcome.expectations],
     )
     outcome.receipt = write_receipt(home, con, receipt_info, findings)
     return outcome

@@ -8,6 +8,7 @@ wrong: the column, the check, the value (masked when personal) and what to fix.
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ import duckdb
 
 from mianshen_pipeline.contracts import Column, ColumnType, DatasetContract
 from mianshen_pipeline.decoding import Decoded
+from mianshen_pipeline.suites import ExpectationOutcome, validate_drop
 from mianshen_pipeline.warehouse import quote_ident, quote_literal
 
 ERROR_TYPE = "STRUCT(\"column\" VARCHAR, \"check\" VARCHAR, \"value\" VARCHAR, reason VARCHAR)"
@@ -26,6 +28,10 @@ _MASK_MACRO = {"id": "mask_id", "name": "mask_name", "account": "mask_account",
 
 class RejectedDrop(ValueError):
     """A drop that fails a check on the file as a whole; nothing of it is applied."""
+
+    def __init__(self, message: str, expectations: list | None = None) -> None:
+        super().__init__(message)
+        self.expectations = expectations or []
 
 
 def _normalise_header(text: str) -> str:
@@ -190,17 +196,27 @@ def _column_sql(col: Column, raw: str, exempt: str = "false") -> tuple[str, list
 @dataclass
 class CheckedDrop:
     """Counts of one checked drop, whose rows are in the temp tables ``_accepted`` and
-    ``_quarantined``."""
+    ``_quarantined``, with the outcome of each expectation of the dataset's suite."""
 
     header_map: HeaderMap
     accepted: int
     quarantined: int
+    expectations: list[ExpectationOutcome] = field(default_factory=list)
 
 
 def check_drop(
-    con: duckdb.DuckDBPyConnection, decoded: Decoded, contract: DatasetContract, file_name: str
+    con: duckdb.DuckDBPyConnection,
+    decoded: Decoded,
+    contract: DatasetContract,
+    file_name: str,
+    as_of: dt.date,
 ) -> CheckedDrop:
-    """Check every record of ``decoded`` and build ``_accepted`` and ``_quarantined``."""
+    """Check every record of ``decoded`` and build ``_accepted`` and ``_quarantined``.
+
+    Values are parsed and checked for their form in SQL; the dataset's Great Expectations
+    suite then runs on the parsed rows. A failed critical expectation rejects the drop, a
+    failed row-level one quarantines its rows, and repeated keys are resolved last.
+    """
     header_map = map_headers(decoded.headers, contract, file_name)
     source = quote_ident(decoded.table)
 
@@ -234,15 +250,69 @@ def check_drop(
         f"""
         CREATE OR REPLACE TEMP TABLE _checked AS
         WITH cleaned AS (SELECT _row, {', '.join(raw_columns)} FROM {source})
-        SELECT _row, {', '.join(value_columns)}, {errors_sql} AS _errors FROM cleaned
+        SELECT cleaned.*, {', '.join(value_columns)}, {errors_sql} AS _errors FROM cleaned
         """
     )
+    expectations = validate_drop(con, contract, as_of)
+    critical = [o for o in expectations if o.action == "reject_drop" and not o.success]
+    if critical:
+        reasons = "; ".join(
+            f"{o.reason} ({o.unexpected_count} of {o.element_count - o.missing_count} rows"
+            + (f", e.g. {', '.join(o.examples)}" if o.examples else "") + ")"
+            for o in critical
+        )
+        raise RejectedDrop(f"{file_name}: {reasons}", expectations)
+    _merge_expectation_failures(con, contract, expectations)
     _flag_duplicate_keys(con, contract)
     _split(con, contract, decoded)
 
     accepted = con.execute("SELECT count(*) FROM _accepted").fetchone()[0]
     quarantined = con.execute("SELECT count(*) FROM _quarantined").fetchone()[0]
-    return CheckedDrop(header_map, accepted, quarantined)
+    return CheckedDrop(header_map, accepted, quarantined, expectations)
+
+
+def _merge_expectation_failures(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract,
+    expectations: list[ExpectationOutcome],
+) -> None:
+    """Add each failed row-level expectation to the rows it failed on.
+
+    A row already rejected on the same column by the form checks keeps only that finding,
+    because it says more precisely what is wrong.
+    """
+    failures = [
+        (row, o.column.removesuffix("__raw"), o.check, o.reason)
+        for o in expectations if o.action == "quarantine_rows" and not o.success
+        for row in o.unexpected_rows
+    ]
+    if not failures:
+        return
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _gx_failures (_row BIGINT, \"column\" VARCHAR, "
+        "\"check\" VARCHAR, reason VARCHAR)"
+    )
+    con.executemany("INSERT INTO _gx_failures VALUES (?, ?, ?, ?)", failures)
+    masked = " ".join(
+        f"WHEN {quote_literal(col.name)} THEN "
+        f"{_masked(col, 'c.' + quote_ident(col.name + '__raw'))}"
+        for col in contract.columns
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _gx_errors AS
+        SELECT g._row, list({{'column': g."column", 'check': g."check",
+                             'value': CASE g."column" {masked} END, 'reason': g.reason}}
+                            ORDER BY g."column") AS errors
+        FROM _gx_failures g JOIN _checked c USING (_row)
+        WHERE NOT list_contains(list_transform(c._errors, lambda e: e."column"), g."column")
+        GROUP BY g._row
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.* REPLACE ("
+        "list_concat(c._errors, coalesce(g.errors, [])) AS _errors) "
+        "FROM _checked c LEFT JOIN _gx_errors g USING (_row)"
+    )
 
 
 def _flag_duplicate_keys(con: duckdb.DuckDBPyConnection, contract: DatasetContract) -> None:
@@ -309,3 +379,23 @@ def _split(con: duckdb.DuckDBPyConnection, contract: DatasetContract, decoded: D
             "'check': 'malformed', 'value': NULL, 'reason': ?}], ?)",
             [[m.row, m.reason, m.text] for m in decoded.malformed],
         )
+
+
+def quarantine_all(con: duckdb.DuckDBPyConnection, decoded: Decoded, reason: str) -> int:
+    """Quarantine every record of a drop rejected whole, so its rows still add up."""
+    source = quote_ident(decoded.table)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _quarantined AS SELECT s.*, [{'column': NULL, "
+        "'check': 'drop_rejected', 'value': NULL, 'reason': $reason}] AS _errors "
+        f"FROM {source} s",
+        {"reason": reason},
+    )
+    if decoded.malformed:
+        con.execute("ALTER TABLE _quarantined ADD COLUMN _text VARCHAR")
+        con.executemany(
+            "INSERT INTO _quarantined (_row, _errors, _text) VALUES (?, [{'column': NULL, "
+            "'check': 'malformed', 'value': NULL, 'reason': ?}], ?)",
+            [[m.row, m.reason, m.text] for m in decoded.malformed],
+        )
+    return con.execute("SELECT count(*) FROM _quarantined").fetchone()[0]
+

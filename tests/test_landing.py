@@ -82,10 +82,12 @@ def test_parquet_and_jsonl_with_english_headers(con, home):
     assert outcome.rows_accepted == 3
     assert staged(con, contract) == EXPECTED
 
-    write_jsonl(drop(home.landing, REGISTER, "b.jsonl"), HEADER_EN, rows[:2])
+    rows[2][1] = "欧阳小明"
+    write_jsonl(drop(home.landing, REGISTER, "b.jsonl"), HEADER_EN, rows)
     _, [outcome] = ingest(con, home)
-    assert outcome.rows_accepted == 2
-    assert staged(con, contract) == [row for row in EXPECTED if row[0] in (A, B)]
+    assert (outcome.status, outcome.rows_accepted, outcome.rows_unchanged) == ("accepted", 3, 2)
+    renamed = (C, "欧阳小明", "1", dt.date(1944, 2, 29), "310104")
+    assert staged(con, contract) == [renamed, *EXPECTED[1:]]
 
 
 def test_defects_quarantined_with_reasons(con, home):
