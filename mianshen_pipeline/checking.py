@@ -7,12 +7,12 @@ from pathlib import Path
 
 import duckdb
 
+from mianshen_pipeline.clock import today_in_shanghai
 from mianshen_pipeline.contracts import load_contracts
 from mianshen_pipeline.decoding import UnreadableFile
 from mianshen_pipeline.landing import inspect
 from mianshen_pipeline.quality import RejectedDrop
 from mianshen_pipeline.receipts import build_findings
-from mianshen_pipeline.runner import today_in_shanghai
 from mianshen_pipeline.warehouse import configure
 
 

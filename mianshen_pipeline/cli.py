@@ -78,7 +78,8 @@ def cycle(as_of: dt.datetime | None, verbose: bool) -> None:
     """Ingest every complete drop and run the nightly cycle as of a date."""
     import dagster as dg
 
-    from mianshen_pipeline.runner import format_summary, run_cycle, today_in_shanghai
+    from mianshen_pipeline.clock import today_in_shanghai
+    from mianshen_pipeline.runner import format_summary, run_cycle
 
     home = _home()
     _dagster_home(home)
@@ -114,3 +115,68 @@ def check(file: Path, dataset: str) -> None:
     if not accepted:
         sys.exit(1)
 
+
+
+@main.group()
+def drops() -> None:
+    """Inspect and release drops."""
+
+
+@drops.command("list")
+@click.option("--status", type=click.Choice(["received", "accepted", "rejected", "held"]),
+              help="Only drops with this status.")
+def drops_list(status: str | None) -> None:
+    """List received drops with their status and row counts."""
+    from mianshen_pipeline.warehouse import connect
+
+    home = _home()
+    with connect(home.warehouse) as con:
+        rows = con.execute(
+            "SELECT drop_id, department || '/' || dataset, file_name, status, rows_read, "
+            "rows_accepted, rows_quarantined, strftime(received_at, '%Y-%m-%d %H:%M') "
+            "FROM landing.drops WHERE $status IS NULL OR status = $status ORDER BY drop_seq",
+            {"status": status},
+        ).fetchall()
+    for row in rows:
+        click.echo("  ".join("-" if v is None else str(v) for v in row))
+
+
+@drops.command("release")
+@click.argument("drop_id")
+def drops_release(drop_id: str) -> None:
+    """Apply a snapshot drop that was held for review because it shrank."""
+    from mianshen_pipeline.warehouse import connect
+
+    home = _home()
+    with connect(home.warehouse) as con:
+        found = con.execute(
+            "SELECT department || '/' || dataset, status FROM landing.drops WHERE drop_id = ?",
+            [drop_id],
+        ).fetchall()
+        if not found:
+            raise click.ClickException(f"drop {drop_id} not found; see `mianshen drops list`")
+        if [status for _, status in found] != ["held"]:
+            raise click.ClickException(
+                f"drop {drop_id} is {', '.join(s for _, s in found)}; only a held drop can be "
+                "released"
+            )
+        con.execute("UPDATE landing.drops SET status = 'accepted' WHERE drop_id = ? AND "
+                    "status = 'held'", [drop_id])
+    click.echo(f"released drop {drop_id} of {found[0][0]}; the next cycle applies it")
+
+
+@main.group()
+def quality() -> None:
+    """Great Expectations suites of the dataset contracts."""
+
+
+@quality.command("suites")
+@click.option("--dataset", help="Only this department/dataset.")
+def quality_suites(dataset: str | None) -> None:
+    """Derive each dataset's suite from its contract and write it under data_quality/."""
+    from mianshen_pipeline.contracts import load_contracts
+    from mianshen_pipeline.suites import write_suite
+
+    for key, contract in sorted(load_contracts().items()):
+        if dataset in (None, key):
+            click.echo(f"{key:40} {write_suite(contract).relative_to(PROJECT_DIR)}")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from mianshen_pipeline.defs.jobs import NIGHTLY_JOB, nightly_run_request
 from mianshen_pipeline.paths import Home
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAGSTER_YAML = """\
 # Written by mianshen: every asset that writes the DuckDB file is in the pool duckdb_writer,
 # and pools default to one slot, so only one writer runs at a time across all runs.
@@ -25,10 +23,6 @@ run_monitoring:
 telemetry:
   enabled: false
 """
-
-
-def today_in_shanghai() -> dt.date:
-    return dt.datetime.now(SHANGHAI).date()
 
 
 def ensure_dagster_home(path: Path) -> Path:
@@ -138,15 +132,23 @@ def format_summary(summary: CycleSummary, home: Home) -> str:
     for name, meta in summary.materialized.items():
         if name.startswith("cohort/"):
             lines.append(f"{name} {summary.partition}: {meta.get('eligible')} eligible of "
-                         f"{meta.get('candidates')} candidates, {meta.get('amount_total')} yuan")
+                         f"{meta.get('candidates')} candidates, {float(meta.get('amount_total') or 0):.2f} yuan")
         elif name.startswith("payout/"):
             lines.append(f"  payout: {meta.get('path')} ({meta.get('lines')} lines, "
                          f"{meta.get('amount_total')} yuan; "
                          f"{meta.get('eligible_without_account')} without an account)")
         elif name.startswith("push/"):
             lines.append(f"  push:   {meta.get('path')} ({meta.get('messages')} messages)")
+    expectation_warnings: dict[str, int] = {}
     for problem in summary.warnings:
-        lines.append(f"WARNING {problem.step}: {problem.message}")
+        asset, _, check = problem.step.partition(":")
+        if check.startswith("gx_"):
+            expectation_warnings[asset] = expectation_warnings.get(asset, 0) + 1
+        else:
+            lines.append(f"WARNING {problem.step}: {problem.message}")
+    for asset, count in expectation_warnings.items():
+        lines.append(f"WARNING {asset}: {count} expectations failed on some rows, which were "
+                     "quarantined; the receipts list them")
     for problem in summary.problems:
         lines.append(f"FAILED {problem.step}: {problem.message}")
     return "\n".join(lines)

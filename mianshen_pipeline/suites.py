@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from mianshen_pipeline.contracts import ColumnType, DatasetContract
 from mianshen_pipeline.paths import DATA_QUALITY_DIR
@@ -302,4 +303,7 @@ def _accumulate(outcome: ExpectationOutcome, item, contract: DatasetContract, fr
         if len(outcome.examples) >= EXAMPLES:
             break
         value = frame.at[row, outcome.column] if outcome.column in frame.columns else None
-        outcome.examples.append(mask(None if value is None else str(value), kind))
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            outcome.examples.append("(empty)")
+        else:
+            outcome.examples.append(mask(str(value), kind))

@@ -6,11 +6,11 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from mianshen_pipeline.catalogue import Cycle
+from mianshen_pipeline.clock import AS_OF_TAG
 from mianshen_pipeline.cohorts import cycle_key
 from mianshen_pipeline.defs.policies import PARTITIONS
 
 TIMEZONE = "Asia/Shanghai"
-AS_OF_TAG = "mianshen/as_of"
 NIGHTLY_JOB = "nightly_cycle"
 
 ingest_job = dg.define_asset_job(
@@ -24,7 +24,9 @@ ingest_job = dg.define_asset_job(
 nightly_job = dg.define_asset_job(
     NIGHTLY_JOB,
     selection=(
-        dg.AssetSelection.groups("landing", "staging", "themes", "cohorts", "delivery")
+        dg.AssetSelection.groups(
+            "landing", "staging", "quality", "themes", "cohorts", "delivery"
+        )
     ),
     partitions_def=PARTITIONS[Cycle.MONTHLY],
     description="Ingest every complete drop, rebuild the themes and run the month's policies.",

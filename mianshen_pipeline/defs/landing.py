@@ -6,11 +6,15 @@ import json
 
 import dagster as dg
 
+from mianshen_pipeline.calendar import WorkingCalendar
+from mianshen_pipeline.clock import as_of_from_tags
 from mianshen_pipeline.contracts import DatasetContract, load_contracts
 from mianshen_pipeline.landing import find_complete_files, ingest_dataset
 from mianshen_pipeline.resources import PipelineSettings, Warehouse
 from mianshen_pipeline.security import masked_preview
+from mianshen_pipeline.sla import freshness
 from mianshen_pipeline.staging import merge, staging_table
+from mianshen_pipeline.suites import suite_path
 
 WRITER_POOL = "duckdb_writer"
 PREVIEW_ROWS = 5
@@ -33,8 +37,36 @@ def _drops_markdown(outcomes) -> str:
     return "\n".join(lines)
 
 
+def _expectation_results(suite: dict, processed) -> list[dg.AssetCheckResult]:
+    """One check result per expectation, aggregated over the drops of this run."""
+    results = []
+    for expectation in suite["expectations"]:
+        check = expectation["meta"]["check"]
+        failed = {}
+        checked = 0
+        for outcome in processed:
+            for item in outcome.expectations:
+                if item.check != check:
+                    continue
+                checked += item.element_count
+                if not item.success:
+                    failed[outcome.drop_id] = {"unexpected": item.unexpected_count,
+                                               "examples": item.examples}
+        severity = (dg.AssetCheckSeverity.ERROR if expectation["severity"] == "critical"
+                    else dg.AssetCheckSeverity.WARN)
+        results.append(dg.AssetCheckResult(
+            check_name=f"gx_{check}",
+            passed=not failed,
+            severity=severity,
+            metadata={"rows_checked": checked, "failed_drops": dg.MetadataValue.json(failed),
+                      "meaning": expectation["meta"]["reason"]},
+        ))
+    return results
+
+
 def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
     key = landing_key(contract)
+    suite = json.loads(suite_path(contract).read_text(encoding="utf-8"))
 
     @dg.asset(
         key=key,
@@ -49,6 +81,18 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                               description="Rows read = rows accepted + rows quarantined."),
             dg.AssetCheckSpec("no_rejected_drops", asset=key,
                               description="Warns when a drop of this run was rejected whole."),
+            dg.AssetCheckSpec("snapshot_size", asset=key,
+                              description="Warns when a snapshot shrank so much that it is "
+                              "held for review instead of applied."),
+            *[
+                dg.AssetCheckSpec(
+                    f"gx_{expectation['meta']['check']}", asset=key,
+                    description=f"[{expectation['severity']}, "
+                    f"{expectation['meta']['action'].replace('_', ' ')}] "
+                    f"{expectation['type']}: fails when {expectation['meta']['reason']}.",
+                )
+                for expectation in suite["expectations"]
+            ],
         ],
     )
     def _landing(
@@ -59,7 +103,10 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 con, settings.paths, contract, stable_seconds=settings.drop_stable_seconds,
                 run_id=context.run_id, log=context.log.info,
             )
-        processed = [o for o in outcomes if o.status in ("accepted", "rejected")]
+        processed = [o for o in outcomes if o.status in ("accepted", "rejected", "held")]
+        held = [o for o in processed if o.status == "held"]
+        for outcome in held:
+            context.log.warning(f"{contract.key} drop {outcome.drop_id} held: {outcome.error}")
         rejected = [o for o in processed if o.status == "rejected"]
         for outcome in rejected:
             context.log.warning(f"{contract.key} drop {outcome.drop_id} rejected: "
@@ -71,6 +118,7 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 "drops_processed": len(processed),
                 "drops_redelivered": sum(o.status == "redelivered" for o in outcomes),
                 "drops_rejected": len(rejected),
+                "drops_held": len(held),
                 "rows_read": sum(o.rows_read for o in processed),
                 "rows_accepted": sum(o.rows_accepted for o in processed),
                 "rows_quarantined": sum(o.rows_quarantined for o in processed),
@@ -93,6 +141,13 @@ def build_landing_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                         {o.drop_id: o.error for o in rejected}
                     )},
                 ),
+                dg.AssetCheckResult(
+                    check_name="snapshot_size",
+                    passed=not held,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"held": dg.MetadataValue.json({o.drop_id: o.error for o in held})},
+                ),
+                *_expectation_results(suite, processed),
             ],
         )
 
@@ -109,12 +164,20 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
         description=f"Current {contract.title}, merged from accepted drops ({contract.load}).",
         metadata={"table": f"staging.{contract.table}",
                   "primary_key": ", ".join(contract.primary_key)},
+        check_specs=[dg.AssetCheckSpec(
+            "freshness", asset=staging_key(contract),
+            description=f"Warns when the last accepted drop is older than the cadence "
+            f"allows (every {contract.cadence.every} {contract.cadence.unit.replace('_', ' ')}).",
+        )],
     )
     def _staging(
         context: dg.AssetExecutionContext, warehouse: Warehouse
     ) -> dg.MaterializeResult:
+        as_of = as_of_from_tags(context.run.tags)
+        calendar = WorkingCalendar()
         with warehouse.session() as con:
             result = merge(con, contract)
+            fresh = freshness(con, contract, as_of, calendar)
             columns = [c.name for c in contract.columns]
             cursor = con.execute(
                 f"SELECT {', '.join(columns)} FROM {staging_table(contract)} "
@@ -134,7 +197,17 @@ def build_staging_asset(contract: DatasetContract) -> dg.AssetsDefinition:
                 "preview": dg.MetadataValue.json(
                     masked_preview(preview, contract.personal)
                 ),
-            }
+            },
+            check_results=[dg.AssetCheckResult(
+                check_name="freshness", passed=not fresh.stale,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "last_delivered_on": str(fresh.last_delivered_on or "never"),
+                    "next_due_on": str(fresh.next_due_on or "-"),
+                    "due_date_provisional": fresh.provisional,
+                    "working_days_overdue": fresh.working_days_overdue,
+                },
+            )],
         )
 
     return _staging
