@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import zipfile
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -282,6 +283,9 @@ def _xlsx_cell_text(value: object) -> str | None:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
+        if value.is_integer() and abs(value) < 1e20:
+            # Excel shows a long number with 15 significant digits and zeros after them.
+            return str(int(Decimal(format(value, ".15g"))))
         return format(value, ".15g")
     text = str(value)
     return text if text.strip() else None

@@ -131,8 +131,9 @@ def format_summary(summary: CycleSummary, home: Home) -> str:
         lines.append(f"  quarantine: {home.quarantine}")
     for name, meta in summary.materialized.items():
         if name.startswith("cohort/"):
+            amount = float(meta.get("amount_total") or 0)
             lines.append(f"{name} {summary.partition}: {meta.get('eligible')} eligible of "
-                         f"{meta.get('candidates')} candidates, {float(meta.get('amount_total') or 0):.2f} yuan")
+                         f"{meta.get('candidates')} candidates, {amount:.2f} yuan")
         elif name.startswith("payout/"):
             lines.append(f"  payout: {meta.get('path')} ({meta.get('lines')} lines, "
                          f"{meta.get('amount_total')} yuan; "
