@@ -184,10 +184,20 @@ def _column_sql(col: Column, raw: str, exempt: str = "false") -> tuple[str, list
 
     if col.pattern:
         hint = quote_literal(col.pattern_hint or f"of the form {col.pattern}")
+        pattern = quote_literal(col.pattern)
+        # A number column in Excel drops leading zeros; say so when zeros would fix the value.
+        zeros_lost = " OR ".join(
+            f"regexp_full_match('{'0' * n}' || {raw}, {pattern})" for n in (1, 2, 3)
+        )
         errors.append(
-            f"CASE WHEN {raw} IS NOT NULL AND NOT regexp_full_match({raw}, "
-            f"{quote_literal(col.pattern)}) THEN "
-            + _error(col, "pattern", raw, f"{label} || ' must be ' || {hint}")
+            f"CASE WHEN {raw} IS NOT NULL AND NOT regexp_full_match({raw}, {pattern}) THEN "
+            + _error(
+                col, "pattern", raw,
+                f"{label} || ' must be ' || {hint} || CASE WHEN regexp_full_match({raw}, "
+                f"'[0-9]+') AND ({zeros_lost}) THEN '; it looks like a number that lost its "
+                "leading zeros in Excel: format the column as text and export again' "
+                "ELSE '' END",
+            )
             + " END"
         )
     return value, errors

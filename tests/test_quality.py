@@ -180,3 +180,16 @@ def test_sla_asset_and_checks(home):
     assert "sla/data_requests:due_dates_final" in warnings
     assert "staging/civil_affairs/death_records:freshness" in warnings
     assert "staging/psb/household_register:freshness" not in warnings
+
+
+def test_lost_leading_zeros_explained(con, home):
+    dataset = "hrss/social_security_cards"
+    write_csv(drop(home.landing, dataset, "cards.csv"),
+              ["id_no", "bank_name", "account_no", "card_status"],
+              [[make_id("310105", dt.date(1950, 1, 1), 11), "上海银行", "12345678901", "正常"],
+               [make_id("310105", dt.date(1950, 1, 2), 13), "上海银行", "123456789012", "正常"]])
+    _, [outcome] = ingest(con, home, dataset)
+    [finding] = receipt(home, outcome)["quarantined_rows"]
+    assert finding["row"] == 2
+    assert "lost its leading zeros" in finding["reason"]
+    assert finding["value"] == "*******8901"
