@@ -132,8 +132,17 @@ class PolicyCard(_Strict):
     data_units: list[str]
     needs: Needs
     cycle: Cycle
+    cycle_lag: int = Field(
+        default=0, ge=0,
+        description="Cycles before the one containing the as-of date that the run computes, "
+        "e.g. 1 for a yearly refund of the previous year.",
+    )
     effective_from: dt.date
     rule: str
+    condition_texts: dict[str, str] = Field(
+        description="Plain words for each cond_* column of the rule, shown by explain and "
+        "checkup.",
+    )
     push: PushRules
     budget_ceiling: float = Field(gt=0, description="Yuan per cycle.")
     parameters: dict[str, Parameter] = Field(default_factory=dict)
@@ -141,6 +150,26 @@ class PolicyCard(_Strict):
     @property
     def rule_path(self) -> Path:
         return RULES_DIR / self.rule
+
+    @property
+    def cases_path(self) -> Path:
+        return POLICIES_DIR / f"{self.id}.cases.yaml"
+
+    @property
+    def pays(self) -> bool:
+        """Whether the policy pays money (direct and confirm modes) rather than recognising a
+        group at a QR scan."""
+        return self.mode in (Mode.DIRECT, Mode.CONFIRM)
+
+    @model_validator(mode="after")
+    def _check_card(self) -> PolicyCard:
+        for name in self.condition_texts:
+            if not name.startswith("cond_"):
+                raise ValueError(f"condition_texts key {name!r} must start with cond_")
+        for template in self.push.templates.values():
+            if not (ASSETS_DIR / "templates" / template).is_file():
+                raise ValueError(f"push template {template} not found under assets/templates")
+        return self
 
 
 class CardError(ValueError):
@@ -151,7 +180,10 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         location = ".".join(str(p) for p in error["loc"]) or "(card)"
-        parts.append(f"field {location}: {error['msg']}")
+        fix = {"missing": "add it", "extra_forbidden": "remove it or check its spelling"}.get(
+            error["type"], "correct the value"
+        )
+        parts.append(f"field {location}: {error['msg']}; {fix}")
     return "; ".join(parts)
 
 
@@ -177,4 +209,5 @@ def load_card(path: Path) -> PolicyCard:
 @cache
 def load_catalogue(directory: Path = POLICIES_DIR) -> dict[str, PolicyCard]:
     """Load every card under ``directory``, keyed by policy id."""
-    return {card.id: card for card in map(load_card, sorted(directory.glob("*.yaml")))}
+    paths = sorted(p for p in directory.glob("*.yaml") if not p.name.endswith(".cases.yaml"))
+    return {card.id: card for card in map(load_card, paths)}

@@ -52,6 +52,11 @@ def cycle_key(cycle: Cycle, day: dt.date) -> str:
     return f"{day.year:04d}"
 
 
+def previous_cycle_key(cycle: Cycle, key: str) -> str:
+    """Return the key of the cycle just before ``key``."""
+    return cycle_key(cycle, cycle_window(cycle, key).start - dt.timedelta(days=1))
+
+
 def cycle_window(cycle: Cycle, key: str) -> CycleWindow:
     """Return the first and last day of the cycle ``key``."""
     if cycle == Cycle.DAILY:
@@ -83,7 +88,7 @@ def missing_datasets(con: duckdb.DuckDBPyConnection, card: PolicyCard) -> list[s
 
 def _bind_parameters(
     con: duckdb.DuckDBPyConnection, card: PolicyCard, window: CycleWindow,
-    served_district: str,
+    served_district: str, as_of: dt.date | None,
 ) -> tuple[dict, dict]:
     """Create table parameters and return the scalar values and the record of values used."""
     values: dict = {
@@ -91,6 +96,7 @@ def _bind_parameters(
         "cycle_start": window.start,
         "cycle_end": window.end,
         "served_district": served_district,
+        "as_of": as_of or window.end,
     }
     used: dict = {}
     for name, parameter in card.parameters.items():
@@ -125,13 +131,15 @@ def evaluate(
     window: CycleWindow,
     served_district: str,
     subject_id: str | None = None,
+    as_of: dt.date | None = None,
 ) -> tuple[list[str], dict]:
     """Run the card's rule into the temp table ``_evaluation``; return conditions and params.
 
     ``_evaluation`` contains every candidate with an ``eligible`` column. With ``subject_id`` only
-    that subject is evaluated, for explanations.
+    that subject is evaluated, for explanations. ``as_of`` (default: the cycle's last day)
+    is the date on which lists such as the dishonesty lists are read.
     """
-    values, used = _bind_parameters(con, card, window, served_district)
+    values, used = _bind_parameters(con, card, window, served_district, as_of)
     rule = read_sql(f"policies/{card.rule}").strip().rstrip(";")
     referenced = set(_PLACEHOLDER.findall(rule))
     unknown = referenced - set(values) - {"subject_id"}
@@ -165,8 +173,11 @@ def evaluate(
             f"(a subject appears at most once per cycle); fix the rule's joins"
         )
     all_true = " AND ".join(f"coalesce({quote_ident(c)}, false)" for c in conditions)
+    payee = "" if "payee_id" in columns else (
+        ", subject_id AS payee_id, subject_name AS payee_name"
+    )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _evaluation AS SELECT *, ({all_true}) AS eligible "
+        f"CREATE OR REPLACE TEMP TABLE _evaluation AS SELECT *{payee}, ({all_true}) AS eligible "
         "FROM _rule"
     )
     return conditions, used
@@ -194,6 +205,7 @@ def store_cohort(
     window: CycleWindow,
     served_district: str,
     run_id: str,
+    as_of: dt.date | None = None,
 ) -> CohortResult:
     """Evaluate the rule and replace the cycle's rows of ``cohort.<policy_id>``."""
     target = cohort_table(card)
@@ -201,7 +213,7 @@ def store_cohort(
         _ensure_empty_cycle(con, card, window)
         return CohortResult(0, 0, 0.0, {}, {}, in_force=False)
 
-    conditions, used = evaluate(con, card, window, served_district)
+    conditions, used = evaluate(con, card, window, served_district, as_of=as_of)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _cohort AS SELECT $cycle AS cycle, * EXCLUDE (eligible), "
         "$parameters AS parameters, $run_id AS run_id FROM _evaluation WHERE eligible "

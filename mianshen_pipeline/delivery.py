@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from mianshen_pipeline.catalogue import PolicyCard
+from mianshen_pipeline.catalogue import Mode, PolicyCard
 from mianshen_pipeline.cohorts import CycleWindow, cohort_table
 from mianshen_pipeline.paths import ASSETS_DIR, Home
 from mianshen_pipeline.warehouse import read_sql, table_exists
@@ -100,8 +100,8 @@ def build_payout(
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _payout AS SELECT "
-        "CAST(row_number() OVER (ORDER BY payee_id) AS BIGINT) AS line_no, * "
-        "FROM _payout_candidates WHERE account_no IS NOT NULL ORDER BY payee_id"
+        "CAST(row_number() OVER (ORDER BY payee_id, idempotency_key) AS BIGINT) AS line_no, * "
+        "FROM _payout_candidates WHERE account_no IS NOT NULL ORDER BY line_no"
     )
     without_account = con.execute(
         "SELECT count(*) FROM _payout_candidates WHERE account_no IS NULL"
@@ -112,7 +112,8 @@ def build_payout(
                 [card.id, window.key])
     con.execute(
         "INSERT INTO delivery.payout_lines SELECT line_no, policy_id, period, payee_type, "
-        "payee_id, amount, idempotency_key, $run_id FROM _payout", {"run_id": run_id}
+        "subject_id, payee_id, amount, idempotency_key, $run_id FROM _payout",
+        {"run_id": run_id},
     )
     con.execute("COMMIT")
 
@@ -185,14 +186,14 @@ def build_push(
         while batch := cursor.fetchmany(_PUSH_BATCH):
             for values in batch:
                 row = dict(zip(names, values, strict=True))
-                kind = row["template"]
+                kind = _template_for(card, row["has_account"])
                 title, body = render_message(
                     card.push.templates[kind],
                     {**row, "cycle": window.key, "policy_name": card.name,
                      "hotline": card.hotline, "amount": f"{row['amount']:.2f}"},
                 )
                 message = {
-                    "message_id": _message_id(card.id, window.key, row["recipient_id"], kind),
+                    "message_id": _message_id(card.id, window.key, row["subject_id"], kind),
                     "policy_id": card.id,
                     "cycle": window.key,
                     "recipient_type": card.service_object,
@@ -214,6 +215,13 @@ def build_push(
     return PushResult(target, manifest, total, counts)
 
 
-def _message_id(policy_id: str, cycle: str, recipient: str, kind: str) -> str:
-    text = f"{policy_id}|{cycle}|{recipient}|{kind}"
+def _template_for(card: PolicyCard, has_account: bool) -> str:
+    """Choose the message: a confirmation request, a payout notice or an account reminder."""
+    if card.mode == Mode.CONFIRM:
+        return "confirm_request"
+    return "payout_notice" if has_account else "account_reminder"
+
+
+def _message_id(policy_id: str, cycle: str, subject: str, kind: str) -> str:
+    text = f"{policy_id}|{cycle}|{subject}|{kind}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

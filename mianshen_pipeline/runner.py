@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from mianshen_pipeline.defs.jobs import NIGHTLY_JOB, nightly_run_request
+from mianshen_pipeline.defs.jobs import build_nightly_jobs
 from mianshen_pipeline.paths import Home
 
 DAGSTER_YAML = """\
@@ -50,6 +50,7 @@ class CycleSummary:
     as_of: dt.date
     partition: str
     success: bool
+    runs: dict[str, str] = field(default_factory=dict)
     materialized: dict[str, dict] = field(default_factory=dict)
     problems: list[StepProblem] = field(default_factory=list)
     warnings: list[StepProblem] = field(default_factory=list)
@@ -65,22 +66,32 @@ def run_cycle(
     defs: dg.Definitions | None = None,
     log_level: str = "CRITICAL",
 ) -> CycleSummary:
-    """Execute the nightly job for ``as_of`` in this process and summarise it."""
+    """Execute every nightly job for ``as_of`` in this process, the main one first, and
+    summarise them together."""
     if defs is None:
         from mianshen_pipeline.definitions import defs as loaded
 
         defs = loaded
-    request = nightly_run_request(as_of)
-    job = defs.resolve_job_def(NIGHTLY_JOB)
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=request.partition_key,
-        tags=request.tags,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
-    summary = CycleSummary(result.run_id, as_of, request.partition_key, result.success)
+    summary: CycleSummary | None = None
+    for nightly in build_nightly_jobs():
+        request = nightly.run_request(as_of)
+        result = defs.resolve_job_def(nightly.name).execute_in_process(
+            instance=instance,
+            partition_key=request.partition_key,
+            tags=request.tags,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
+        if summary is None:
+            summary = CycleSummary(result.run_id, as_of, request.partition_key, result.success)
+        summary.success = summary.success and result.success
+        summary.runs[nightly.name] = request.partition_key
+        _collect(summary, result)
+    assert summary is not None
+    return summary
 
+
+def _collect(summary: CycleSummary, result) -> None:
     for event in result.all_events:
         if event.is_step_materialization:
             materialization = event.step_materialization_data.materialization
@@ -107,13 +118,13 @@ def run_cycle(
                 summary.success = False
             else:
                 summary.warnings.append(problem)
-    return summary
 
 
 def format_summary(summary: CycleSummary, home: Home) -> str:
     """Render a run summary that names every output file and every problem."""
     status = "succeeded" if summary.success else "FAILED"
-    lines = [f"Nightly cycle as of {summary.as_of} (cycle {summary.partition}), run "
+    cycles = ", ".join(f"{job} {key}" for job, key in summary.runs.items())
+    lines = [f"Nightly cycle as of {summary.as_of} ({cycles}), run "
              f"{summary.run_id[:8]}: {status}"]
 
     landing = {k: v for k, v in summary.materialized.items() if k.startswith("landing/")}
@@ -132,7 +143,7 @@ def format_summary(summary: CycleSummary, home: Home) -> str:
     for name, meta in summary.materialized.items():
         if name.startswith("cohort/"):
             amount = float(meta.get("amount_total") or 0)
-            lines.append(f"{name} {summary.partition}: {meta.get('eligible')} eligible of "
+            lines.append(f"{name} {meta.get('cycle')}: {meta.get('eligible')} eligible of "
                          f"{meta.get('candidates')} candidates, {amount:.2f} yuan")
         elif name.startswith("payout/"):
             lines.append(f"  payout: {meta.get('path')} ({meta.get('lines')} lines, "

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS delivery.payout_lines (
     policy_id VARCHAR NOT NULL,
     period VARCHAR NOT NULL,
     payee_type VARCHAR NOT NULL,
+    subject_id VARCHAR NOT NULL,
     payee_id VARCHAR NOT NULL,
     amount DECIMAL(18, 2) NOT NULL,
     idempotency_key VARCHAR NOT NULL,

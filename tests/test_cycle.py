@@ -219,8 +219,8 @@ def test_push_messages(home, defs):
     lost = next(p for p in PEOPLE if p["card"] == "lost")
     paid = paid_ids(dt.date(2026, 11, 1), dt.date(2026, 11, 30))
 
-    assert by_recipient[no_card["id"]]["template"] == "activate_card"
-    assert by_recipient[lost["id"]]["template"] == "activate_card"
+    assert by_recipient[no_card["id"]]["template"] == "account_reminder"
+    assert by_recipient[lost["id"]]["template"] == "account_reminder"
     assert "激活" in by_recipient[no_card["id"]]["title"]
     notices = {m["recipient_id"] for m in messages if m["template"] == "payout_notice"}
     assert notices == set(paid)

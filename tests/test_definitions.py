@@ -8,7 +8,6 @@ from files import drop, write_csv
 
 from mianshen_pipeline.catalogue import load_catalogue
 from mianshen_pipeline.definitions import build_definitions
-from mianshen_pipeline.defs.jobs import nightly_schedule
 from mianshen_pipeline.resources import resources_from_env
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -28,16 +27,21 @@ def test_definitions_load(home):
 def test_every_asset_in_writer_pool(home):
     defs = build_definitions(resources_from_env(home.root))
     graph = defs.resolve_asset_graph()
-    pools = {graph.get(key).pools and tuple(graph.get(key).pools) for key in
-             graph.get_all_asset_keys()}
-    assert pools == {("duckdb_writer",)}
+    writers = [graph.get(key) for key in graph.get_all_asset_keys()
+               if "duckdb" in graph.get(key).kinds]
+    assert len(writers) > 20
+    for node in writers:
+        assert node.pools == {"duckdb_writer"}, node.key
 
 
 def test_schedule_uses_shanghai_date():
     # 17:00 UTC on 30 November is 01:00 on 1 December in Shanghai.
     tick = dt.datetime(2026, 11, 30, 17, 0, tzinfo=dt.UTC)
-    context = dg.build_schedule_context(scheduled_execution_time=tick)
-    request = nightly_schedule(context)
+    defs = build_definitions()
+    context = dg.build_schedule_context(scheduled_execution_time=tick,
+                                        repository_def=defs.get_repository_def())
+    nightly_schedule = defs.resolve_schedule_def("nightly_schedule")
+    request = nightly_schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-12"
     assert request.tags["mianshen/as_of"] == "2026-12-01"
     assert nightly_schedule.cron_schedule == "0 1 * * *"

@@ -5,7 +5,8 @@ import json
 
 import dagster as dg
 
-from mianshen_pipeline.catalogue import Cycle, PolicyCard, load_catalogue
+from mianshen_pipeline.catalogue import Cycle, Mode, PolicyCard, load_catalogue
+from mianshen_pipeline.clock import as_of_from_tags
 from mianshen_pipeline.cohorts import (
     PolicyError,
     cohort_table,
@@ -84,7 +85,7 @@ def build_cohort_asset(card: PolicyCard) -> dg.AssetsDefinition:
                   "rule": f"sql/policies/{card.rule}", "table": f"cohort.{card.id}"},
         check_specs=[dg.AssetCheckSpec(
             "eligible_have_amount", asset=key, blocking=True,
-            description="Every eligible subject has a positive amount.",
+            description="Every eligible subject has a positive amount (policies that pay).",
         )],
     )
     def _cohort(
@@ -104,16 +105,17 @@ def build_cohort_asset(card: PolicyCard) -> dg.AssetsDefinition:
                 )
             try:
                 result = store_cohort(con, card, window, settings.served_district,
-                                      context.run_id)
+                                      context.run_id, as_of_from_tags(context.run.tags))
             except PolicyError as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from exc
             bad_amounts = 0
             preview = []
-            if result.in_force:
+            if result.in_force and card.pays:
                 bad_amounts = con.execute(
                     f"SELECT count(*) FROM {cohort_table(card)} WHERE cycle = ? AND "
                     "(amount IS NULL OR amount <= 0)", [window.key]
                 ).fetchone()[0]
+            if result.in_force:
                 preview = _preview(con, card, window.key)
         context.log.info(
             f"{card.id} {window.key}: {result.eligible} eligible of {result.candidates} "
@@ -135,7 +137,7 @@ def build_cohort_asset(card: PolicyCard) -> dg.AssetsDefinition:
             },
             check_results=[dg.AssetCheckResult(
                 check_name="eligible_have_amount", passed=bad_amounts == 0,
-                metadata={"eligible_without_amount": bad_amounts},
+                metadata={"eligible_without_amount": bad_amounts, "pays": card.pays},
             )],
         )
 
@@ -168,7 +170,7 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
                               description="The payout file's sha256 and rows match its "
                               "manifest."),
             dg.AssetCheckSpec("one_line_per_subject", asset=key, blocking=True,
-                              description="No payee appears twice in a cycle's file."),
+                              description="No subject is paid twice in a cycle's file."),
         ],
     )
     def _payout(
@@ -178,8 +180,8 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
         with warehouse.session() as con:
             result = build_payout(con, settings.paths, card, window, context.run_id)
             repeated = con.execute(
-                "SELECT count(*) FROM (SELECT payee_id FROM delivery.payout_lines WHERE "
-                "policy_id = ? AND period = ? GROUP BY payee_id HAVING count(*) > 1)",
+                "SELECT count(*) FROM (SELECT subject_id FROM delivery.payout_lines WHERE "
+                "policy_id = ? AND period = ? GROUP BY subject_id HAVING count(*) > 1)",
                 [card.id, window.key],
             ).fetchone()[0]
         matches, detail = _manifest_matches(result.path, result.manifest)
@@ -200,7 +202,7 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
                 dg.AssetCheckResult(check_name="file_matches_manifest", passed=matches,
                                     metadata={"detail": dg.MetadataValue.json(detail)}),
                 dg.AssetCheckResult(check_name="one_line_per_subject", passed=repeated == 0,
-                                    metadata={"repeated_payees": repeated}),
+                                    metadata={"repeated_subjects": repeated}),
             ],
         )
 
@@ -208,9 +210,11 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
 
 
 def build_push_asset(card: PolicyCard) -> dg.AssetsDefinition:
+    deps = [cohort_key(card)] + ([payout_key(card)] if card.mode == Mode.DIRECT else [])
+
     @dg.asset(
         key=push_key(card),
-        deps=[cohort_key(card), payout_key(card)],
+        deps=deps,
         partitions_def=PARTITIONS[card.cycle],
         group_name="delivery",
         pool=WRITER_POOL,
@@ -237,8 +241,22 @@ def build_push_asset(card: PolicyCard) -> dg.AssetsDefinition:
     return _push
 
 
+def policy_asset_keys(card: PolicyCard) -> list[dg.AssetKey]:
+    """The assets a card yields: its cohort, a payout file when it pays directly, and push
+    messages unless it only recognises a group at a QR scan."""
+    keys = [cohort_key(card)]
+    if card.mode == Mode.DIRECT:
+        keys.append(payout_key(card))
+    if card.mode in (Mode.DIRECT, Mode.CONFIRM):
+        keys.append(push_key(card))
+    return keys
+
+
 def policy_assets() -> list[dg.AssetsDefinition]:
+    builders = {cohort_key: build_cohort_asset, payout_key: build_payout_asset,
+                push_key: build_push_asset}
     assets = []
     for card in load_catalogue().values():
-        assets += [build_cohort_asset(card), build_payout_asset(card), build_push_asset(card)]
+        wanted = set(policy_asset_keys(card))
+        assets += [build(card) for key_of, build in builders.items() if key_of(card) in wanted]
     return assets
