@@ -180,3 +180,82 @@ def quality_suites(dataset: str | None) -> None:
     for key, contract in sorted(load_contracts().items()):
         if dataset in (None, key):
             click.echo(f"{key:40} {write_suite(contract).relative_to(PROJECT_DIR)}")
+
+
+@main.group()
+def policy() -> None:
+    """Policy cards and their example cases."""
+
+
+@policy.command("test")
+@click.argument("policy_id", required=False)
+def policy_test(policy_id: str | None) -> None:
+    """Run the example cases of one policy, or of all, against the real rule SQL."""
+    from mianshen_pipeline.policy_cases import run_all
+
+    try:
+        results = run_all(policy_id)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from exc
+    failures = 0
+    for policy_name, case, mismatches in results:
+        if mismatches:
+            failures += 1
+            click.echo(f"FAIL {policy_name}: {case}")
+            for mismatch in mismatches:
+                click.echo(f"     {mismatch.describe()}")
+        else:
+            click.echo(f"ok   {policy_name}: {case}")
+    click.echo(f"{len(results) - failures} passed, {failures} failed")
+    if failures or not results:
+        sys.exit(1)
+
+
+def _served_district() -> str:
+    from mianshen_pipeline.resources import DEFAULT_SERVED_DISTRICT
+
+    return os.environ.get("MIANSHEN_SERVED_DISTRICT", DEFAULT_SERVED_DISTRICT)
+
+
+@main.command()
+@click.option("--policy", "policy_id", required=True, help="Policy id, e.g. elderly_allowance.")
+@click.option("--cycle", "cycle_key", required=True, help="Cycle key, e.g. 2026-11.")
+@click.option("--subject", required=True, help="Resident ID number or credit code.")
+def explain(policy_id: str, cycle_key: str, subject: str) -> None:
+    """Explain one subject's eligibility for a policy in a cycle, condition by condition."""
+    from mianshen_pipeline.catalogue import load_catalogue
+    from mianshen_pipeline.explain import explain as run_explain
+    from mianshen_pipeline.explain import format_explanation
+    from mianshen_pipeline.identifiers import check_credit_code, check_resident_id
+    from mianshen_pipeline.security import mask_id
+    from mianshen_pipeline.warehouse import connect
+
+    cards = load_catalogue()
+    if policy_id not in cards:
+        raise click.ClickException(f"no policy {policy_id!r}; known: {', '.join(sorted(cards))}")
+    normalised = check_resident_id(subject).value or check_credit_code(subject).value or subject
+    home = _home()
+    with connect(home.warehouse) as con:
+        result = run_explain(con, cards[policy_id], cycle_key, normalised, _served_district())
+        click.echo(format_explanation(result, mask_id(normalised)))
+
+
+@main.command()
+@click.argument("subject")
+@click.option("--date", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="As-of date YYYY-MM-DD (default: today in Asia/Shanghai).")
+def checkup(subject: str, as_of: dt.datetime | None) -> None:
+    """Check one person or enterprise against every policy (政策体检)."""
+    from mianshen_pipeline.clock import today_in_shanghai
+    from mianshen_pipeline.explain import checkup as run_checkup
+    from mianshen_pipeline.explain import format_checkup
+    from mianshen_pipeline.identifiers import check_credit_code, check_resident_id
+    from mianshen_pipeline.security import mask_id
+    from mianshen_pipeline.warehouse import connect
+
+    normalised = check_resident_id(subject).value or check_credit_code(subject).value or subject
+    home = _home()
+    day = as_of.date() if as_of else today_in_shanghai()
+    with connect(home.warehouse) as con:
+        results = run_checkup(con, normalised, _served_district(), day)
+    click.echo(format_checkup(results, mask_id(normalised)))
