@@ -191,12 +191,14 @@ def policy() -> None:
 @click.argument("policy_id", required=False)
 def policy_test(policy_id: str | None) -> None:
     """Run the example cases of one policy, or of all, against the real rule SQL."""
-    from mianshen_pipeline.policy_cases import run_all
+    from mianshen_pipeline.policy_cases import CaseFileError, run_all
 
     try:
         results = run_all(policy_id)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from exc
+    except CaseFileError as exc:
+        raise click.ClickException(str(exc)) from exc
     failures = 0
     for policy_name, case, mismatches in results:
         if mismatches:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mianshen_pipeline.catalogue import PolicyCard, load_catalogue
 from mianshen_pipeline.cohorts import cycle_window, evaluate
@@ -50,6 +50,12 @@ class Case(BaseModel):
     served_district: str = DEFAULT_SERVED_DISTRICT
     datasets: dict[str, list[dict]] = Field(default_factory=dict)
     expect: list[Expectation] = Field(min_length=1)
+
+    @field_validator("cycle", mode="before")
+    @classmethod
+    def _cycle_as_text(cls, value: object) -> str:
+        # YAML reads 2026-12-01 as a date and 2025 as a number; cycle keys are text.
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 class CaseFile(BaseModel):
