@@ -145,6 +145,14 @@ class PolicyCard(_Strict):
     )
     push: PushRules
     budget_ceiling: float = Field(gt=0, description="Yuan per cycle.")
+    max_cohort_change: float = Field(
+        default=0.3, ge=0,
+        description="Share of the previous cohort that may enter or leave in one cycle "
+        "before a warning check fails.",
+    )
+    notice_working_days: int = Field(
+        default=5, ge=0, description="Working days the public disclosure list is shown.",
+    )
     parameters: dict[str, Parameter] = Field(default_factory=dict)
 
     @property

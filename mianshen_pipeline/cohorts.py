@@ -197,6 +197,18 @@ class CohortResult:
     failed_by_condition: dict[str, int]
     parameters: dict
     in_force: bool = True
+    previous_cycle: str | None = None
+    new_entrants: int = 0
+    continuing: int = 0
+    leavers: int = 0
+
+    @property
+    def change_share(self) -> float:
+        """Share of the previous cohort that changed (entrants plus leavers)."""
+        before = self.continuing + self.leavers
+        if before == 0:
+            return 0.0
+        return (self.new_entrants + self.leavers) / before
 
 
 def store_cohort(
@@ -214,8 +226,17 @@ def store_cohort(
         return CohortResult(0, 0, 0.0, {}, {}, in_force=False)
 
     conditions, used = evaluate(con, card, window, served_district, as_of=as_of)
+    previous = previous_cycle_key(card.cycle, window.key)
+    if table_exists(con, "cohort", card.id):
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _previous_cohort AS SELECT subject_id FROM {target} "
+            "WHERE cycle = ?", [previous]
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _previous_cohort (subject_id VARCHAR)")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _cohort AS SELECT $cycle AS cycle, * EXCLUDE (eligible), "
+        "subject_id NOT IN (SELECT subject_id FROM _previous_cohort) AS new_entrant, "
         "$parameters AS parameters, $run_id AS run_id FROM _evaluation WHERE eligible "
         "ORDER BY subject_id",
         {"cycle": window.key, "parameters": json.dumps(used, ensure_ascii=False, default=str),
@@ -240,7 +261,16 @@ def store_cohort(
         "SELECT count(*), count(*) FILTER (eligible), "
         "coalesce(sum(amount) FILTER (eligible), 0) FROM _evaluation"
     ).fetchone()
-    return CohortResult(candidates, eligible, float(total), failed, used)
+    entrants, continuing = con.execute(
+        "SELECT count(*) FILTER (new_entrant), count(*) FILTER (NOT new_entrant) FROM _cohort"
+    ).fetchone()
+    leavers = con.execute(
+        "SELECT count(*) FROM _previous_cohort WHERE subject_id NOT IN "
+        "(SELECT subject_id FROM _cohort)"
+    ).fetchone()[0]
+    return CohortResult(candidates, eligible, float(total), failed, used,
+                        previous_cycle=previous, new_entrants=entrants, continuing=continuing,
+                        leavers=leavers)
 
 
 def _ensure_empty_cycle(

@@ -174,10 +174,11 @@ def build_push(
     partial = folder / ".push.jsonl.tmp"
     counts: dict[str, int] = {}
 
+    source = _cohort_source(con, card)
+    if card.push.audience == "new_entrants" and source != "_no_cohort":
+        source = f"(SELECT * FROM {source} WHERE new_entrant)"
     cursor = con.execute(
-        read_sql(f"delivery/push_{card.service_object}.sql").replace(
-            "{cohort}", _cohort_source(con, card)
-        ),
+        read_sql(f"delivery/push_{card.service_object}.sql").replace("{cohort}", source),
         {"cycle": window.key},
     )
     names = [d[0] for d in cursor.description]

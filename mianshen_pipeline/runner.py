@@ -140,7 +140,13 @@ def format_summary(summary: CycleSummary, home: Home) -> str:
         )
         lines.append(f"  receipts:   {home.receipts}")
         lines.append(f"  quarantine: {home.quarantine}")
-    for name, meta in summary.materialized.items():
+    order = {"cohort": 0, "payout": 1, "push": 2}
+    policy_outputs = sorted(
+        (name for name in summary.materialized if name.split("/")[0] in order),
+        key=lambda name: (name.split("/", 1)[1], order[name.split("/")[0]]),
+    )
+    for name in policy_outputs:
+        meta = summary.materialized[name]
         if name.startswith("cohort/"):
             amount = float(meta.get("amount_total") or 0)
             lines.append(f"{name} {meta.get('cycle')}: {meta.get('eligible')} eligible of "

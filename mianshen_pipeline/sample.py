@@ -5,6 +5,8 @@ numbers, ``datetime.date`` objects, canonical codes). ``write_drops`` renders th
 each department delivers it: its own file format, header wording, encoding, date style and code
 labels, with valid surface variation (15-digit IDs, full-width digits, a lower-case x) and a
 small share of tagged defects. ``write_dataset`` writes hand-made rows in any accepted format.
+The records of benefit programmes (disability certificates, unemployment insurance,
+employment, graduates, dishonesty lists and martyrs) are built in ``sample_programmes``.
 
 Every random choice comes from ``random.Random`` instances seeded from the arguments, so the same
 arguments give byte-identical files. Nothing iterates over a set, whose order would change with
@@ -154,6 +156,10 @@ MARRIAGE_WINDOW_YEARS = 10
 MIN_MARRIAGE_AGE = {MALE: 22, FEMALE: 20}
 CARD_SHARE = 0.95
 CHILD_CERTIFICATE_AGE = 6
+# Oldest age of the younger parent at a child's birth in generated households.
+MAX_PARENT_AGE_AT_BIRTH = 42
+# Ages at which men and women get the one-off reward for parents of an only child.
+ONLY_CHILD_REWARD_AGES = {MALE: 60, FEMALE: 55}
 
 _CARD_STATUS_WEIGHTS = (("normal", 93), ("inactive", 3), ("lost", 2), ("cancelled", 1.5),
                         ("frozen", 0.5))
@@ -177,6 +183,12 @@ class SampleWorld:
     enterprises: list[dict]
     addresses: list[dict]
     as_of: datetime.date | None = None
+    disability_certificates: list[dict] = field(default_factory=list)
+    unemployment_insurance: list[dict] = field(default_factory=list)
+    employment_records: list[dict] = field(default_factory=list)
+    graduates: list[dict] = field(default_factory=list)
+    dishonest_entities: list[dict] = field(default_factory=list)
+    martyrs: list[dict] = field(default_factory=list)
 
 
 # --- Small helpers ------------------------------------------------------------------------------
@@ -342,20 +354,29 @@ def _couple(rng: random.Random, head_age: int, min_age: int = 23) -> list[Member
     return [(HEAD, FEMALE, head_age), (SPOUSE, MALE, max(min_age, head_age + gap))]
 
 
-def _child_age(rng: random.Random, oldest: int) -> int:
-    """Return a child's age up to ``oldest``, with under-sixes thinned to Shanghai's low births."""
-    age = rng.randint(0, oldest)
+def _child_age(rng: random.Random, oldest: int, youngest: int = 0) -> int:
+    """Return a child's age from ``youngest`` to ``oldest``.
+
+    Under-sixes are thinned to match Shanghai's low births.
+    """
+    age = rng.randint(youngest, oldest)
     if age < CHILD_CERTIFICATE_AGE and oldest >= CHILD_CERTIFICATE_AGE and rng.random() < 0.55:
         age = rng.randint(CHILD_CERTIFICATE_AGE, oldest)
     return age
 
 
 def _children(rng: random.Random, parent_ages: list[int], count: int) -> list[Member]:
+    """Return children born when the youngest of ``parent_ages`` was 22 to 42 years old.
+
+    Children are at most 30, so this holds for parents up to 72.
+    """
     oldest = max(0, min(30, min(parent_ages) - 22))
+    youngest = min(oldest, max(0, min(parent_ages) - MAX_PARENT_AGE_AT_BIRTH))
     members = []
     for _ in range(count):
         gender = rng.choice((MALE, FEMALE))
-        members.append((SON if gender == MALE else DAUGHTER, gender, _child_age(rng, oldest)))
+        age = _child_age(rng, oldest, youngest)
+        members.append((SON if gender == MALE else DAUGHTER, gender, age))
     return members
 
 
@@ -366,7 +387,8 @@ def _household_members(rng: random.Random, kind: str) -> list[Member]:
     if kind == "couple":
         return _couple(rng, rng.randint(24, 64))
     if kind in ("one_child", "two_children"):
-        members = _couple(rng, rng.randint(26, 58))
+        # Couples of up to 62 still live with an adult only child, as is common in Shanghai.
+        members = _couple(rng, rng.randint(26, 62 if kind == "one_child" else 58))
         return members + _children(rng, [m[2] for m in members], 1 if kind == "one_child" else 2)
     if kind == "with_parents":
         return _with_parents(rng)
@@ -478,8 +500,10 @@ def _make_households(
     return persons, households
 
 
-def _pin_special_birth_dates(rng: random.Random, persons: list[dict], as_of: datetime.date) -> None:
-    """Move some birth dates to the cases that age rules get wrong.
+def _pin_special_birth_dates(
+    rng: random.Random, persons: list[dict], as_of: datetime.date
+) -> set[int]:
+    """Move some birth dates to the cases that age rules get wrong, and return their positions.
 
     One person per leap year is born on 29 February, and two persons turn 65 in each month
     from twelve months before ``as_of`` to twelve months after, where anyone was born in the
@@ -505,6 +529,63 @@ def _pin_special_birth_dates(rng: random.Random, persons: list[dict], as_of: dat
         year, month = _month_shift(as_of.year, as_of.month, shift)
         for _ in range(2):
             pin(year - 65, month, rng.randint(1, calendar.monthrange(year - 65, month)[1]))
+    return pinned
+
+
+def _only_child_parents(
+    persons: list[dict], households: list[_Household]
+) -> dict[tuple[str, int], list[tuple[int, _Household]]]:
+    """Return the heads and spouses of Changning households with exactly one 子 or 女.
+
+    They are keyed by gender and birth year, with the household of each.
+    """
+    parents: dict[tuple[str, int], list[tuple[int, _Household]]] = {}
+    for household in households:
+        if household.hukou_region != DISTRICT_CODE:
+            continue
+        relations = [persons[i]["relation_to_head"] for i in household.members]
+        if relations.count(SON) + relations.count(DAUGHTER) != 1:
+            continue
+        for index in household.members:
+            person = persons[index]
+            if person["relation_to_head"] in (HEAD, SPOUSE):
+                key = (person["gender"], person["birth_date"].year)
+                parents.setdefault(key, []).append((index, household))
+    return parents
+
+
+def _pin_only_child_parents(
+    rng: random.Random, persons: list[dict], households: list[_Household], as_of: datetime.date,
+    pinned: set[int],
+) -> None:
+    """Make two parents of an only child reach ``ONLY_CHILD_REWARD_AGES`` in each month.
+
+    The months run from twelve before ``as_of`` to twelve after, where a parent was born in
+    the year needed. The kinship theme links household children only to the household head,
+    so a spouse who is pinned becomes the head and the head becomes the spouse. Only the
+    month and day of birth change, and persons in ``pinned`` are left alone.
+    """
+    parents = _only_child_parents(persons, households)
+    used: set[str] = set()
+    for shift in range(-12, 13):
+        year, month = _month_shift(as_of.year, as_of.month, shift)
+        for gender, age in ONLY_CHILD_REWARD_AGES.items():
+            candidates = [
+                (index, household) for index, household in parents.get((gender, year - age), [])
+                if household.household_id not in used
+                and index not in pinned and household.members[0] not in pinned
+            ]
+            for index, household in rng.sample(candidates, min(2, len(candidates))):
+                used.add(household.household_id)
+                head = household.members[0]
+                if index != head:
+                    persons[index], persons[head] = persons[head], persons[index]
+                    persons[head]["relation_to_head"] = HEAD
+                    persons[index]["relation_to_head"] = SPOUSE
+                pinned.add(head)
+                last_day = calendar.monthrange(year - age, month)[1]
+                persons[head]["birth_date"] = datetime.date(year - age, month,
+                                                            rng.randint(1, last_day))
 
 
 def _name_household(rng: random.Random, persons: list[dict], household: _Household) -> None:
@@ -537,7 +618,8 @@ def _make_persons(
     addresses: list[dict],
 ) -> tuple[list[dict], list[_Household]]:
     persons, households = _make_households(rng, count, as_of, addresses)
-    _pin_special_birth_dates(rng, persons, as_of)
+    pinned = _pin_special_birth_dates(rng, persons, as_of)
+    _pin_only_child_parents(rng, persons, households, as_of, pinned)
     for household in households:
         _name_household(rng, persons, household)
     for person in persons:
@@ -889,11 +971,14 @@ def generate_world(
 
     Returns:
         The world with canonical values. Dead persons stay in ``persons`` because registers
-        lag behind death registration.
+        lag behind death registration. Martyrs are among the dead.
 
     Raises:
         ValueError: if ``persons`` is less than 1.
     """
+    # Imported here because sample_programmes imports this module's helpers.
+    from mianshen_pipeline import sample_programmes as programmes
+
     if persons < 1:
         raise ValueError(f"persons must be at least 1, got {persons}")
     as_of = as_of or today_in_shanghai()
@@ -908,16 +993,33 @@ def generate_world(
     marriages = _make_marriages(rng("marriages"), people, households, as_of, last_event)
     births = _make_births(rng("births"), issuer, people, households, as_of, last_event)
     deaths = _make_deaths(rng("deaths"), people, as_of, last_event)
+    members_of = [household.members for household in households]
+    martyrs, martyr_deaths = programmes.make_martyrs(
+        rng("martyrs"), people, members_of, marriages, births, deaths, last_event, as_of)
+    deaths = sorted(deaths + martyr_deaths, key=lambda d: (d["date_of_death"], d["id_no"]))
     dead = {death["id_no"] for death in deaths}
+    enterprises = _make_enterprises(rng("enterprises"), max(1, persons // 20), as_of)
+    headcounts = programmes.make_insured_headcounts(rng("headcounts"), enterprises, as_of)
+    graduates = programmes.make_graduates(rng("graduates"), people, deaths, as_of)
     return SampleWorld(
         persons=people,
         deaths=deaths,
         marriages=marriages,
         births=births,
         cards=_make_cards(rng("cards"), people, dead, as_of),
-        enterprises=_make_enterprises(rng("enterprises"), max(1, persons // 20), as_of),
+        enterprises=enterprises,
         addresses=addresses,
         as_of=as_of,
+        disability_certificates=programmes.make_disability_certificates(
+            rng("disability"), people, deaths, as_of),
+        unemployment_insurance=programmes.make_unemployment_insurance(
+            rng("unemployment"), headcounts, as_of),
+        employment_records=programmes.make_employment_records(
+            rng("employment"), people, deaths, graduates, headcounts, as_of),
+        graduates=graduates,
+        dishonest_entities=programmes.make_dishonest_entities(
+            rng("dishonesty"), people, enterprises, as_of),
+        martyrs=martyrs,
     )
 
 
@@ -1168,6 +1270,27 @@ _FORMS = (
               defect_kinds=_SYSTEM_EXPORT_KINDS),
     _DropForm("planning/standard_addresses", "addresses", "csv", "chinese", "utf-8",
               defect_kinds=(MISSING_REQUIRED, DUPLICATE_ROW)),
+    _DropForm("dpf/disability_certificates", "disability_certificates", "xlsx", "chinese",
+              date_style="native",
+              labels={"category": {"vision": "视力", "hearing": "听力", "speech": "言语",
+                                   "physical": "肢体", "intellectual": "智力", "mental": "精神",
+                                   "multiple": "多重"}},
+              mixed_labels={"grade": {"1": "一级", "2": "二级", "3": "三级", "4": "四级"}},
+              id_variant_share=0.01, defect_kinds=_ALL_KINDS),
+    # A contribution file has no resident ID or date, so only these defects fit it.
+    _DropForm("hrss/unemployment_insurance", "unemployment_insurance", "csv", "chinese",
+              "gb18030", defect_kinds=(CHECK_DIGIT, MISSING_REQUIRED, DUPLICATE_ROW)),
+    _DropForm("hrss/employment_records", "employment_records", "parquet", "english",
+              defect_kinds=_SYSTEM_EXPORT_KINDS),
+    _DropForm("education/graduates", "graduates", "csv", "chinese", "utf-8", "compact",
+              labels={"level": {"college": "专科", "bachelor": "本科", "master": "硕士",
+                                "doctor": "博士"}},
+              id_variant_share=0.01, defect_kinds=_ALL_KINDS),
+    _DropForm("credit/dishonest_entities", "dishonest_entities", "jsonl", "english",
+              labels={"subject_type": {"legal_entity": "法人", "person": "自然人"}},
+              defect_kinds=_SYSTEM_EXPORT_KINDS),
+    _DropForm("veterans/martyrs", "martyrs", "xlsx", "chinese", date_style="native",
+              defect_kinds=_TEXT_FILE_KINDS),
 )
 
 

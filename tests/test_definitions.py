@@ -8,6 +8,7 @@ from files import drop, write_csv
 
 from mianshen_pipeline.catalogue import load_catalogue
 from mianshen_pipeline.definitions import build_definitions
+from mianshen_pipeline.defs.policies import policy_asset_keys
 from mianshen_pipeline.resources import resources_from_env
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -17,8 +18,11 @@ def test_definitions_load(home):
     defs = build_definitions(resources_from_env(home.root))
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    for policy_id in load_catalogue():
-        assert {f"cohort/{policy_id}", f"payout/{policy_id}", f"push/{policy_id}"} <= keys
+    for card in load_catalogue().values():
+        assert {key.to_user_string() for key in policy_asset_keys(card)} <= keys
+    assert "payout/elderly_allowance" in keys
+    assert "payout/childcare_subsidy" not in keys  # confirm mode pays only once confirmed
+    assert "push/preferential_treatment" not in keys
     assert "landing/psb/household_register" in keys
     assert {f"theme/{name}" for name in
             ("person", "legal_entity", "kinship", "marriage", "address")} <= keys

@@ -159,7 +159,7 @@ def test_sla_asset_and_checks(home):
     write_csv(drop(home.landing, REGISTER, "register.csv"), HEADER_EN, person_rows(3))
     defs = build_definitions(resources_from_env(home.root))
     with dg.DagsterInstance.ephemeral() as instance:
-        summary = run_cycle(dt.date(2026, 12, 21), instance, defs)
+        summary = run_cycle(dt.date(2026, 12, 3), instance, defs)
     sla = summary.materialized["sla/data_requests"]
     assert sla["requests"] == 7
     with duckdb.connect(str(home.warehouse), read_only=True) as con:

@@ -7,7 +7,8 @@ import csv
 import datetime
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, defaultdict
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -18,11 +19,12 @@ from stdnum.cn import ric, uscc
 
 from mianshen_pipeline.contracts import load_contracts
 from mianshen_pipeline.geography import DISTRICT_CODE, STREETS
-from mianshen_pipeline.identifiers import check_resident_id
+from mianshen_pipeline.identifiers import check_credit_code, check_resident_id
 from mianshen_pipeline.sample import (
     DEFECTS_FILE,
     ID_DEFECT_KINDS,
     UNKNOWN_CODE_VALUE,
+    SampleWorld,
     age_on,
     generate_world,
     write_dataset,
@@ -37,7 +39,17 @@ BIRTHS = "health/birth_certificates"
 CARDS = "hrss/social_security_cards"
 ENTERPRISES = "market/enterprise_register"
 ADDRESSES = "planning/standard_addresses"
-CSV_ENCODINGS = {PSB: "gb18030", DEATHS: "utf-8", BIRTHS: "utf-8-sig", ADDRESSES: "utf-8"}
+DISABILITY = "dpf/disability_certificates"
+INSURANCE = "hrss/unemployment_insurance"
+EMPLOYMENT = "hrss/employment_records"
+GRADUATES = "education/graduates"
+DISHONESTY = "credit/dishonest_entities"
+MARTYRS = "veterans/martyrs"
+CSV_ENCODINGS = {PSB: "gb18030", DEATHS: "utf-8", BIRTHS: "utf-8-sig", ADDRESSES: "utf-8",
+                 INSURANCE: "gb18030", GRADUATES: "utf-8"}
+WORLD_FIELDS = {DISABILITY: "disability_certificates", INSURANCE: "unemployment_insurance",
+                EMPLOYMENT: "employment_records", GRADUATES: "graduates",
+                DISHONESTY: "dishonest_entities", MARTYRS: "martyrs"}
 
 
 @pytest.fixture(scope="module")
@@ -211,8 +223,10 @@ def test_deaths_rate_and_window(world):
 
 def test_deaths_mostly_elderly(world):
     births = {p["id_no"]: p["birth_date"] for p in world.persons}
-    elderly = sum(age_on(births[d["id_no"]], d["date_of_death"]) >= 65 for d in world.deaths)
-    assert elderly > 0.8 * len(world.deaths)
+    martyrs = {m["martyr_id_no"] for m in world.martyrs}
+    natural = [d for d in world.deaths if d["id_no"] not in martyrs]
+    elderly = sum(age_on(births[d["id_no"]], d["date_of_death"]) >= 65 for d in natural)
+    assert elderly > 0.8 * len(natural)
 
 
 def test_dead_stay_in_register(world):
@@ -403,7 +417,8 @@ def _label(contract, name: str, headers: list[str]) -> str:
 def test_csv_row_counts_include_duplicates(drops, world):
     paths, defects = drops
     sources = {PSB: world.persons, DEATHS: world.deaths, BIRTHS: world.births,
-               ADDRESSES: world.addresses}
+               ADDRESSES: world.addresses, INSURANCE: world.unemployment_insurance,
+               GRADUATES: world.graduates}
     for key, rows in sources.items():
         lines = read_csv(paths[key], CSV_ENCODINGS[key])
         duplicates = sum(d["kind"] == "duplicate_row" for d in defects_of(defects, key))
@@ -597,3 +612,584 @@ def test_write_dataset_no_marker(tmp_path):
 def test_write_dataset_rejects_arguments(tmp_path, arguments, message):
     with pytest.raises(ValueError, match=message):
         write_dataset(HAND_ROWS, tmp_path / "d.csv", **arguments)
+
+
+# --- Programme datasets in the world ----------------------------------------------------------
+
+
+def month_of(text: str) -> int:
+    """Return a YYYY-MM month as a month count, so that consecutive months differ by 1."""
+    year, month = text.split("-")
+    return int(year) * 12 + int(month) - 1
+
+
+def month_start(text: str) -> datetime.date:
+    year, month = text.split("-")
+    return datetime.date(int(year), int(month), 1)
+
+
+def kinship_children(world) -> dict[str, set[str]]:
+    """Return the children of each parent as the kinship theme links them.
+
+    A birth certificate links its mother and father, and the household register links the
+    子 and 女 of each household to the household head.
+    """
+    children: dict[str, set[str]] = defaultdict(set)
+    for birth in world.births:
+        for key in ("mother_id_no", "father_id_no"):
+            if birth[key]:
+                children[birth[key]].add(birth["child_id_no"])
+    heads = {p["household_id"]: p["id_no"] for p in world.persons
+             if p["relation_to_head"] == "户主"}
+    for person in world.persons:
+        if person["relation_to_head"] in ("子", "女"):
+            children[heads[person["household_id"]]].add(person["id_no"])
+    return children
+
+
+def canonical_codes(dataset: str, column: str) -> set[str]:
+    return set(load_contracts()[dataset].column(column).codes.values())
+
+
+def test_world_new_fields_default_empty():
+    world = SampleWorld(persons=[], deaths=[], marriages=[], births=[], cards=[],
+                        enterprises=[], addresses=[])
+    for name in WORLD_FIELDS.values():
+        assert getattr(world, name) == [], name
+
+
+def test_world_programme_records_present(world):
+    for dataset, name in WORLD_FIELDS.items():
+        assert getattr(world, name), dataset
+
+
+def test_world_programme_columns_match_contracts(world):
+    for dataset, name in WORLD_FIELDS.items():
+        contract = load_contracts()[dataset]
+        columns = [c.name for c in contract.columns if c.name != contract.delete_column]
+        assert list(getattr(world, name)[0]) == columns, dataset
+
+
+def test_world_programme_keys_unique(world):
+    for dataset, name in WORLD_FIELDS.items():
+        key = load_contracts()[dataset].primary_key
+        keys = [tuple(row[k] for k in key) for row in getattr(world, name)]
+        assert len(set(keys)) == len(keys), dataset
+
+
+def test_disability_share_and_holders(world):
+    registered = {p["id_no"] for p in world.persons}
+    certificates = world.disability_certificates
+    assert len(certificates) == round(0.025 * len(world.persons))
+    assert all(ric.is_valid(c["id_no"]) for c in certificates)
+    assert all(c["id_no"] in registered for c in certificates)
+
+
+def test_disability_holders_older_on_average(world):
+    births = {p["id_no"]: p["birth_date"] for p in world.persons}
+    holders = [age_on(births[c["id_no"]], AS_OF) for c in world.disability_certificates]
+    everyone = [age_on(p["birth_date"], AS_OF) for p in world.persons]
+    assert sum(holders) / len(holders) > sum(everyone) / len(everyone)
+
+
+def test_disability_certificate_numbers(world):
+    digits = {"vision": "1", "hearing": "2", "speech": "3", "physical": "4",
+              "intellectual": "5", "mental": "6", "multiple": "7"}
+    for certificate in world.disability_certificates:
+        number = certificate["certificate_no"]
+        assert len(number) == 20, number
+        assert number[:18] == certificate["id_no"], number
+        assert number[18] == digits[certificate["category"]], number
+        assert number[19] == certificate["grade"], number
+
+
+def test_disability_codes_in_contract(world):
+    categories = Counter(c["category"] for c in world.disability_certificates)
+    grades = Counter(c["grade"] for c in world.disability_certificates)
+    assert set(categories) == canonical_codes(DISABILITY, "category")
+    assert set(grades) == canonical_codes(DISABILITY, "grade")
+    assert grades["3"] + grades["4"] > 1.5 * (grades["1"] + grades["2"])
+    assert categories["physical"] == max(categories.values())
+
+
+def test_disability_validity_mix(world):
+    valid_until = [c["valid_until"] for c in world.disability_certificates]
+    expired = [d for d in valid_until if d < AS_OF]
+    expiring = [d for d in valid_until if AS_OF <= d <= AS_OF + datetime.timedelta(days=120)]
+    assert 0 < len(expired) < 0.1 * len(valid_until)
+    assert 0 < len(expiring) < 0.1 * len(valid_until)
+    assert all(d >= AS_OF - datetime.timedelta(days=365) for d in valid_until)
+    assert all(d <= AS_OF + datetime.timedelta(days=3653) for d in valid_until)
+
+
+def test_insurance_active_enterprises_only(world):
+    statuses = {e["uscc"]: e["status"] for e in world.enterprises}
+    codes = {r["uscc"] for r in world.unemployment_insurance}
+    assert all(uscc.is_valid(code) for code in codes)
+    assert {statuses[code] for code in codes} == {"active"}
+    active = sum(status == "active" for status in statuses.values())
+    assert len(codes) > 0.95 * active
+
+
+def test_insurance_months_last_24(world):
+    last = AS_OF.year * 12 + AS_OF.month - 2
+    months = {month_of(r["month"]) for r in world.unemployment_insurance}
+    assert months == set(range(last - 23, last + 1))
+    for row in world.unemployment_insurance:
+        assert len(row["month"]) == 7, row
+
+
+def test_insurance_starts_after_establishment(world):
+    established = {e["uscc"]: e["established_on"] for e in world.enterprises}
+    for row in world.unemployment_insurance:
+        assert month_start(row["month"]) > established[row["uscc"]], row
+
+
+def test_insurance_headcount_by_size(world):
+    sizes = {e["uscc"]: e["size"] for e in world.enterprises}
+    by_size: dict[str, list[int]] = defaultdict(list)
+    for row in world.unemployment_insurance:
+        assert isinstance(row["insured_headcount"], int)
+        assert row["insured_headcount"] >= 1, row
+        by_size[sizes[row["uscc"]]].append(row["insured_headcount"])
+    bounds = {"micro": (1, 9), "small": (10, 99), "medium": (100, 299), "large": (300, 10**6)}
+    for size, (low, high) in bounds.items():
+        counts = sorted(by_size[size])
+        median = counts[len(counts) // 2]
+        assert low <= median <= high, size
+
+
+def test_insurance_premium_per_head(world):
+    rows = world.unemployment_insurance
+    for row in rows:
+        assert isinstance(row["premium_paid"], Decimal)
+        assert row["premium_paid"].as_tuple().exponent == -2, row
+        per_head = row["premium_paid"] / row["insured_headcount"]
+        assert Decimal("30") <= per_head <= Decimal("190"), row
+    total = sum(r["premium_paid"] for r in rows) / sum(r["insured_headcount"] for r in rows)
+    assert Decimal("50") <= total <= Decimal("70")
+
+
+def test_insurance_previous_year_gaps(world):
+    year = AS_OF.year - 1
+    months: dict[str, set[str]] = defaultdict(set)
+    for row in world.unemployment_insurance:
+        months[row["uscc"]].add(row["month"])
+    full_year = {f"{year}-{m:02d}" for m in range(1, 13)}
+    since_before = [m for m in months.values() if f"{year - 1}-12" in m]
+    with_gaps = [m for m in since_before if not full_year <= m]
+    assert 0 < len(with_gaps) < 0.1 * len(since_before)
+
+
+def test_insurance_layoff_rates(world):
+    year = AS_OF.year - 1
+    headcounts = {(r["uscc"], r["month"]): r["insured_headcount"]
+                  for r in world.unemployment_insurance}
+    rates = []
+    for code in {r["uscc"] for r in world.unemployment_insurance}:
+        before = headcounts.get((code, f"{year - 1}-12"))
+        after = headcounts.get((code, f"{year}-12"))
+        if before and after:
+            rates.append(1 - after / before)
+    above_limit = sum(rate > 0.055 for rate in rates)
+    above_small_limit = sum(rate > 0.20 for rate in rates)
+    assert above_small_limit >= 5
+    assert above_limit > above_small_limit
+    assert above_limit < 0.3 * len(rates)
+
+
+def test_employment_months_last_12(world):
+    current = AS_OF.year * 12 + AS_OF.month - 1
+    months = {month_of(r["month"]) for r in world.employment_records}
+    assert months == set(range(current - 11, current + 1))
+
+
+def test_employment_persons_and_employers_known(world):
+    registered = {p["id_no"] for p in world.persons}
+    active = {e["uscc"] for e in world.enterprises if e["status"] == "active"}
+    insured = {(r["uscc"], r["month"]) for r in world.unemployment_insurance}
+    current = f"{AS_OF:%Y-%m}"
+    for record in world.employment_records:
+        assert record["id_no"] in registered, record
+        assert record["uscc"] in active, record
+        if record["month"] != current:
+            assert (record["uscc"], record["month"]) in insured, record
+
+
+def test_employment_within_headcount(world):
+    headcounts = {(r["uscc"], r["month"]): r["insured_headcount"]
+                  for r in world.unemployment_insurance}
+    residents = Counter((r["uscc"], r["month"]) for r in world.employment_records)
+    over = [key for key, count in residents.items()
+            if key in headcounts and count > headcounts[key]]
+    assert over == []
+
+
+def test_employment_working_ages_and_alive(world):
+    persons = {p["id_no"]: p for p in world.persons}
+    deaths = {d["id_no"]: d["date_of_death"] for d in world.deaths}
+    for record in world.employment_records:
+        person = persons[record["id_no"]]
+        start = month_start(record["month"])
+        assert 16 <= age_on(person["birth_date"], start) < 60, record
+        if record["id_no"] in deaths:
+            assert start <= deaths[record["id_no"]], record
+
+
+def first_months(world) -> dict[tuple[str, str], str]:
+    """Return the first month of each person with each employer."""
+    first: dict[tuple[str, str], str] = {}
+    for record in sorted(world.employment_records, key=lambda r: r["month"]):
+        first.setdefault((record["id_no"], record["uscc"]), record["month"])
+    return first
+
+
+def test_employment_new_hires_each_month(world):
+    hires = Counter(first_months(world).values())
+    months = sorted({r["month"] for r in world.employment_records})
+    for month in months[1:]:
+        assert hires[month] >= 5, month
+
+
+def test_employment_new_hires_often_young(world):
+    births = {p["id_no"]: p["birth_date"] for p in world.persons}
+    graduation_years: dict[str, set[int]] = defaultdict(set)
+    for graduate in world.graduates:
+        graduation_years[graduate["id_no"]].add(graduate["graduated_on"].year)
+    months = sorted({r["month"] for r in world.employment_records})
+    hires = [(key, month) for key, month in first_months(world).items() if month != months[0]]
+    qualifying = 0
+    for (id_no, _), month in hires:
+        start = month_start(month)
+        young = 16 <= age_on(births[id_no], start) <= 24
+        recent = bool(graduation_years[id_no] & {start.year, start.year - 1})
+        qualifying += young or recent
+    assert qualifying > 0.3 * len(hires)
+
+
+def test_graduates_ages_and_dates(world):
+    births = {p["id_no"]: p["birth_date"] for p in world.persons}
+    for graduate in world.graduates:
+        birth = births[graduate["id_no"]]
+        assert 20 <= age_on(birth, AS_OF) <= 36, graduate
+        assert age_on(birth, graduate["graduated_on"]) >= 18, graduate
+        assert graduate["graduated_on"] <= AS_OF, graduate
+
+
+def test_graduates_levels_and_months(world):
+    levels = Counter(g["level"] for g in world.graduates)
+    months = Counter(g["graduated_on"].month for g in world.graduates)
+    assert set(levels) == canonical_codes(GRADUATES, "level")
+    assert levels["bachelor"] == max(levels.values())
+    assert months[6] + months[7] > 0.9 * len(world.graduates)
+
+
+def test_graduates_share_of_young_adults(world):
+    graduated = {g["id_no"] for g in world.graduates}
+    cohort = [p["id_no"] for p in world.persons if 25 <= age_on(p["birth_date"], AS_OF) <= 30]
+    share = sum(i in graduated for i in cohort) / len(cohort)
+    assert 0.55 <= share <= 0.85
+
+
+def test_graduates_this_and_last_year(world):
+    years = Counter(g["graduated_on"].year for g in world.graduates)
+    assert years[AS_OF.year] > 0
+    assert years[AS_OF.year - 1] > 10
+
+
+def test_graduates_levels_in_order(world):
+    order = {"college": 0, "bachelor": 1, "master": 2, "doctor": 3}
+    by_person: dict[str, list[dict]] = defaultdict(list)
+    for graduate in world.graduates:
+        by_person[graduate["id_no"]].append(graduate)
+    for records in by_person.values():
+        records.sort(key=lambda g: g["graduated_on"])
+        ranks = [order[g["level"]] for g in records]
+        assert ranks == sorted(ranks), records
+        assert len(set(g["graduated_on"].year for g in records)) == len(records), records
+
+
+def test_dishonest_shares(world):
+    entities = {e["subject_id"] for e in world.dishonest_entities
+                if e["subject_type"] == "legal_entity"}
+    persons = {e["subject_id"] for e in world.dishonest_entities if e["subject_type"] == "person"}
+    adults = sum(age_on(p["birth_date"], AS_OF) >= 20 for p in world.persons)
+    assert len(entities) == round(0.01 * len(world.enterprises))
+    assert len(persons) == round(0.002 * adults)
+
+
+def test_dishonest_subjects_valid(world):
+    enterprises = {e["uscc"] for e in world.enterprises}
+    registered = {p["id_no"] for p in world.persons}
+    assert {e["subject_type"] for e in world.dishonest_entities} == canonical_codes(
+        DISHONESTY, "subject_type")
+    for entry in world.dishonest_entities:
+        if entry["subject_type"] == "legal_entity":
+            assert uscc.is_valid(entry["subject_id"]), entry
+            assert entry["subject_id"] in enterprises, entry
+        else:
+            assert ric.is_valid(entry["subject_id"]), entry
+            assert entry["subject_id"] in registered, entry
+
+
+def test_dishonest_dates_and_removals(world):
+    entries = world.dishonest_entities
+    for entry in entries:
+        assert AS_OF - datetime.timedelta(days=6 * 366) <= entry["listed_on"] < AS_OF, entry
+        if entry["removed_on"] is not None:
+            assert entry["listed_on"] < entry["removed_on"], entry
+            assert entry["removed_on"] < AS_OF, entry
+    removed = sum(e["removed_on"] is not None for e in entries)
+    assert 0 < removed < 0.5 * len(entries)
+    assert {e["list_name"] for e in entries} >= {"失信被执行人名单", "严重违法失信名单"}
+
+
+def test_dishonest_adults_when_listed(world):
+    births = {p["id_no"]: p["birth_date"] for p in world.persons}
+    established = {e["uscc"]: e["established_on"] for e in world.enterprises}
+    for entry in world.dishonest_entities:
+        if entry["subject_type"] == "person":
+            assert age_on(births[entry["subject_id"]], entry["listed_on"]) >= 18, entry
+        else:
+            assert entry["listed_on"] > established[entry["subject_id"]], entry
+
+
+def test_martyrs_count(world):
+    assert len(world.martyrs) == 4
+    small = generate_world(persons=3000, seed=11, as_of=AS_OF)
+    assert len(small.martyrs) >= 2
+
+
+def test_martyrs_dates(world):
+    for martyr in world.martyrs:
+        number = martyr["martyr_id_no"]
+        assert ric.is_valid(number), martyr
+        assert ric.get_birth_date(number) < martyr["died_on"], martyr
+        assert martyr["died_on"] < martyr["recognised_on"], martyr
+        assert martyr["recognised_on"] < AS_OF, martyr
+        assert martyr["died_on"] >= AS_OF - datetime.timedelta(days=730), martyr
+
+
+def test_martyrs_registered_and_dead(world):
+    persons = {p["id_no"]: p for p in world.persons}
+    deaths = {d["id_no"]: d for d in world.deaths}
+    for martyr in world.martyrs:
+        number = martyr["martyr_id_no"]
+        assert persons[number]["name"] == martyr["name"], martyr
+        assert deaths[number]["date_of_death"] == martyr["died_on"], martyr
+
+
+def test_martyrs_spouse_married_and_children(world):
+    children = kinship_children(world)
+    divorced = {(m["party_a_id"], m["party_b_id"]) for m in world.marriages
+                if m["kind"] == "divorce"}
+    for martyr in world.martyrs:
+        number = martyr["martyr_id_no"]
+        marriages = [m for m in world.marriages if m["kind"] == "marriage"
+                     and number in (m["party_a_id"], m["party_b_id"])
+                     and (m["party_a_id"], m["party_b_id"]) not in divorced]
+        assert len(marriages) == 1, martyr
+        assert marriages[0]["registered_on"] < martyr["died_on"], martyr
+        assert children[number], martyr
+
+
+def test_only_child_parents_every_month(world):
+    children = kinship_children(world)
+    reaching: Counter = Counter()
+    for person in world.persons:
+        if person["hukou_region"] != DISTRICT_CODE or len(children.get(person["id_no"], ())) != 1:
+            continue
+        age = 60 if person["gender"] == "1" else 55
+        birth = person["birth_date"]
+        reaching[(person["gender"], birth.year + age, birth.month)] += 1
+    for shift in range(-12, 13):
+        index = AS_OF.year * 12 + AS_OF.month - 1 + shift
+        year, month = index // 12, index % 12 + 1
+        assert reaching[("1", year, month)] >= 2, ("men", year, month)
+        assert reaching[("2", year, month)] >= 2, ("women", year, month)
+
+
+def test_children_under_three_have_parents(world):
+    births = [b for b in world.births if age_on(b["birth_date"], AS_OF) < 3]
+    assert len(births) > 0.005 * len(world.persons)
+    with_father = sum(b["father_id_no"] is not None for b in births)
+    assert with_father > 0.8 * len(births)
+
+
+# --- Programme drop files ----------------------------------------------------------------------
+
+
+def test_programme_defects_counted(drops, world):
+    _, defects = drops
+    for dataset, name in WORLD_FIELDS.items():
+        rows = getattr(world, name)
+        tagged = defects_of(defects, dataset)
+        assert len(tagged) == max(1, round(0.01 * len(rows))), dataset
+
+
+def test_programme_defect_kinds_fit_form(drops):
+    _, defects = drops
+    allowed = {
+        INSURANCE: {"check_digit", "missing_required", "duplicate_row"},
+        EMPLOYMENT: {"check_digit", "missing_required", "duplicate_row", "unknown_code"},
+        DISHONESTY: {"missing_required", "duplicate_row", "unknown_code"},
+    }
+    for dataset, kinds in allowed.items():
+        assert {d["kind"] for d in defects_of(defects, dataset)} <= kinds, dataset
+    assert "unknown_code" in {d["kind"] for d in defects_of(defects, DISABILITY)}
+
+
+def xlsx_rows(path: Path) -> list[tuple]:
+    return list(openpyxl.load_workbook(path).active.iter_rows())
+
+
+def test_disability_xlsx_labels_and_dates(drops):
+    paths, defects = drops
+    rows = xlsx_rows(paths[DISABILITY])
+    headers = [cell.value for cell in rows[0]]
+    assert headers == ["公民身份号码", "残疾人证号", "残疾类别", "残疾等级", "有效期至"]
+    categories = Counter(row[2].value for row in rows[1:])
+    grades = Counter(row[3].value for row in rows[1:])
+    assert set(categories) <= {"视力", "听力", "言语", "肢体", "智力", "精神", "多重",
+                               UNKNOWN_CODE_VALUE, None}
+    assert set(grades) <= {"1", "2", "3", "4", "一级", "二级", "三级", "四级",
+                           UNKNOWN_CODE_VALUE, None}
+    assert grades["四级"] > 0
+    assert grades["4"] > grades["四级"]
+    bad_dates = {d["row"] for d in defects_of(defects, DISABILITY)
+                 if d["kind"] in ("impossible_date", "missing_required")}
+    cells = [row[4] for number, row in enumerate(rows[1:], start=2) if number not in bad_dates]
+    assert all(cell.is_date for cell in cells)
+
+
+def test_disability_xlsx_id_defects_match(drops):
+    paths, defects = drops
+    rows = xlsx_rows(paths[DISABILITY])
+    failing = {number for number, row in enumerate(rows, start=1)
+               if number > 1 and not check_resident_id(row[0].value).ok}
+    tagged = {d["row"] for d in defects_of(defects, DISABILITY) if d["column"] == "id_no"}
+    assert failing == tagged
+
+
+def test_insurance_csv_gb18030_chinese(drops):
+    data = drops[0][INSURANCE].read_bytes()
+    text = data.decode("gb18030")
+    assert text.splitlines()[0] == "统一社会信用代码,缴费年月,参保人数,实缴金额"
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+
+
+def test_insurance_csv_credit_defects_match(drops):
+    paths, defects = drops
+    lines = read_csv(paths[INSURANCE], "gb18030")
+    failing = {number for number, line in enumerate(lines, start=1)
+               if number > 1 and not check_credit_code(line[0]).ok}
+    tagged = {d["row"] for d in defects_of(defects, INSURANCE) if d["column"] == "uscc"}
+    assert failing == tagged
+
+
+def test_insurance_csv_numbers(drops):
+    lines = read_csv(drops[0][INSURANCE], "gb18030")
+    for line in lines[1:]:
+        if line[2]:
+            assert line[2].isdigit(), line
+        if line[3]:
+            whole, cents = line[3].split(".")
+            assert whole.isdigit(), line
+            assert len(cents) == 2, line
+
+
+def test_employment_parquet_strings(drops, world):
+    paths, defects = drops
+    table = pq.read_table(paths[EMPLOYMENT])
+    assert table.column_names == ["id_no", "uscc", "month"]
+    assert {str(field.type) for field in table.schema} == {"string"}
+    duplicates = sum(d["kind"] == "duplicate_row" for d in defects_of(defects, EMPLOYMENT))
+    assert table.num_rows == len(world.employment_records) + duplicates
+
+
+def test_employment_parquet_id_defects_match(drops):
+    paths, defects = drops
+    table = pq.read_table(paths[EMPLOYMENT])
+    for column, check in (("id_no", check_resident_id), ("uscc", check_credit_code)):
+        values = table.column(column).to_pylist()
+        failing = {number for number, value in enumerate(values, start=1) if not check(value).ok}
+        tagged = {d["row"] for d in defects_of(defects, EMPLOYMENT) if d["column"] == column}
+        assert failing == tagged, column
+
+
+def test_graduates_csv_labels_and_dates(drops):
+    lines = read_csv(drops[0][GRADUATES], "utf-8")
+    assert lines[0] == ["公民身份号码", "毕业日期", "学历层次"]
+    levels = Counter(line[2] for line in lines[1:])
+    assert set(levels) <= {"专科", "本科", "硕士", "博士", UNKNOWN_CODE_VALUE, ""}
+    assert levels["本科"] == max(levels.values())
+    dates = [line[1] for line in lines[1:] if line[1]]
+    assert all(len(d) == 8 and d.isdigit() for d in dates)
+
+
+def test_dishonesty_jsonl_labels(drops):
+    lines = drops[0][DISHONESTY].read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert list(records[0]) == ["subject_type", "subject_id", "list_name", "listed_on",
+                                "removed_on"]
+    types = Counter(r["subject_type"] for r in records)
+    assert set(types) <= {"法人", "自然人", UNKNOWN_CODE_VALUE, None}
+    assert types["法人"] > 0
+    assert types["自然人"] > types["法人"]
+    assert any(r["removed_on"] is None for r in records)
+
+
+def test_martyrs_xlsx_cells(drops, world):
+    paths, defects = drops
+    rows = xlsx_rows(paths[MARTYRS])
+    assert [cell.value for cell in rows[0]] == ["烈士身份证号", "姓名", "牺牲日期", "批准日期"]
+    duplicates = sum(d["kind"] == "duplicate_row" for d in defects_of(defects, MARTYRS))
+    assert len(rows) == 1 + len(world.martyrs) + duplicates
+    damaged = {d["row"] for d in defects_of(defects, MARTYRS)}
+    for number, row in enumerate(rows[1:], start=2):
+        if number not in damaged:
+            assert row[2].is_date and row[3].is_date, number
+
+
+def test_programme_drops_same_seed_identical(tmp_path):
+    world = generate_world(persons=2500, seed=4, as_of=AS_OF)
+    first = write_drops(world, tmp_path / "a" / "landing", seed=9)
+    second = write_drops(world, tmp_path / "b" / "landing", seed=9)
+    for dataset in WORLD_FIELDS:
+        assert sha256(first[dataset]) == sha256(second[dataset]), dataset
+
+
+def test_programme_world_other_seed_differs():
+    first = generate_world(persons=2000, seed=3, as_of=AS_OF)
+    second = generate_world(persons=2000, seed=4, as_of=AS_OF)
+    for name in WORLD_FIELDS.values():
+        assert getattr(first, name) != getattr(second, name), name
+
+
+def read_back(path: Path, fmt: str) -> list[dict]:
+    """Return the records of a file written by write_dataset, as text keyed by header."""
+    if fmt == "csv":
+        with path.open(encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
+    if fmt == "jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    if fmt == "parquet":
+        return pq.read_table(path).to_pylist()
+    rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "parquet", "jsonl"])
+def test_write_dataset_programme_keys(world, tmp_path, fmt):
+    for dataset, name in WORLD_FIELDS.items():
+        rows = getattr(world, name)[:3]
+        path = write_dataset(rows, tmp_path / f"{name}.{fmt}", dataset, fmt, headers="chinese")
+        records = read_back(path, fmt)
+        assert len(records) == len(rows), dataset
+        assert list(records[0]) == [header(dataset, column) for column in rows[0]], dataset
+    rows = world.unemployment_insurance[:1]
+    path = write_dataset(rows, tmp_path / f"premium.{fmt}", INSURANCE, fmt)
+    record = read_back(path, fmt)[0]
+    assert record["premium_paid"] == str(rows[0]["premium_paid"])
+    assert record["insured_headcount"] == str(rows[0]["insured_headcount"])

@@ -83,10 +83,17 @@ def build_cohort_asset(card: PolicyCard) -> dg.AssetsDefinition:
         description=f"Subjects eligible for {card.name} ({card.name_en}) in the cycle.",
         metadata={"policy_id": card.id, "mode": card.mode.value, "cycle": card.cycle.value,
                   "rule": f"sql/policies/{card.rule}", "table": f"cohort.{card.id}"},
-        check_specs=[dg.AssetCheckSpec(
-            "eligible_have_amount", asset=key, blocking=True,
-            description="Every eligible subject has a positive amount (policies that pay).",
-        )],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "eligible_have_amount", asset=key, blocking=True,
+                description="Every eligible subject has a positive amount (policies that pay).",
+            ),
+            dg.AssetCheckSpec(
+                "cohort_change_within_limit", asset=key,
+                description=f"Warns when more than {card.max_cohort_change:.0%} of the previous "
+                "cycle's cohort entered or left.",
+            ),
+        ],
     )
     def _cohort(
         context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse: Warehouse
@@ -130,15 +137,30 @@ def build_cohort_asset(card: PolicyCard) -> dg.AssetsDefinition:
                 "dagster/row_count": result.eligible,
                 "amount_total": dg.MetadataValue.float(round(result.amount_total, 2)),
                 "failed_by_condition": dg.MetadataValue.json(result.failed_by_condition),
+                "previous_cycle": result.previous_cycle or "-",
+                "new_entrants": result.new_entrants,
+                "continuing": result.continuing,
+                "leavers": result.leavers,
                 "parameters": dg.MetadataValue.json(
                     json.loads(json.dumps(result.parameters, default=str))
                 ),
                 "preview": dg.MetadataValue.json(preview),
             },
-            check_results=[dg.AssetCheckResult(
-                check_name="eligible_have_amount", passed=bad_amounts == 0,
-                metadata={"eligible_without_amount": bad_amounts, "pays": card.pays},
-            )],
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="eligible_have_amount", passed=bad_amounts == 0,
+                    metadata={"eligible_without_amount": bad_amounts, "pays": card.pays},
+                ),
+                dg.AssetCheckResult(
+                    check_name="cohort_change_within_limit",
+                    passed=result.change_share <= card.max_cohort_change,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"change_share": round(result.change_share, 4),
+                              "limit": card.max_cohort_change,
+                              "new_entrants": result.new_entrants,
+                              "leavers": result.leavers},
+                ),
+            ],
         )
 
     return _cohort
