@@ -12,15 +12,18 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pyarrow as pa
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from mianshen_pipeline.catalogue import Mode, PolicyCard
 from mianshen_pipeline.cohorts import CycleWindow, cohort_table
 from mianshen_pipeline.paths import ASSETS_DIR, Home
+from mianshen_pipeline.security import pseudonym
 from mianshen_pipeline.warehouse import read_sql, table_exists
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -68,11 +71,12 @@ def write_manifest(path: Path, data_file: Path, rows: int, run_id: str, extra: d
 class PayoutResult:
     """The payout file of one cycle and its control totals."""
 
-    path: Path
-    manifest: Path
+    path: Path | None
+    manifest: Path | None
     lines: int
     amount_total: str
     without_account: int
+    over_budget_by: str | None = None
 
 
 def _cohort_source(con: duckdb.DuckDBPyConnection, card: PolicyCard) -> str:
@@ -106,6 +110,14 @@ def build_payout(
     without_account = con.execute(
         "SELECT count(*) FROM _payout_candidates WHERE account_no IS NULL"
     ).fetchone()[0]
+    lines, total = con.execute(
+        "SELECT count(*), CAST(coalesce(sum(amount), 0) AS DECIMAL(18, 2)) FROM _payout"
+    ).fetchone()
+    if total > Decimal(str(card.budget_ceiling)):
+        # A cycle over its budget ceiling is not released: nothing reaches the outbox.
+        excess = total - Decimal(str(card.budget_ceiling))
+        return PayoutResult(None, None, lines, f"{total:.2f}", without_account,
+                            over_budget_by=f"{excess:.2f}")
 
     con.execute("BEGIN TRANSACTION")
     con.execute("DELETE FROM delivery.payout_lines WHERE policy_id = ? AND period = ?",
@@ -131,9 +143,6 @@ def build_payout(
         {"path": str(partial)},
     )
     os.replace(partial, target)
-    lines, total = con.execute(
-        "SELECT count(*), CAST(coalesce(sum(amount), 0) AS DECIMAL(18, 2)) FROM _payout"
-    ).fetchone()
     amount_total = f"{total:.2f}"
     manifest = write_manifest(
         folder / "manifest.json", target, lines, run_id,
@@ -226,3 +235,84 @@ def _template_for(card: PolicyCard, has_account: bool) -> str:
 def _message_id(policy_id: str, cycle: str, subject: str, kind: str) -> str:
     text = f"{policy_id}|{cycle}|{subject}|{kind}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _write_query_csv(con: duckdb.DuckDBPyConnection, sql: str, params: dict,
+                     target: Path) -> int:
+    partial = target.with_name("." + target.name + ".tmp")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _export AS {sql}", params)
+    con.execute("COPY _export TO $path (FORMAT csv, HEADER true)", {"path": str(partial)})
+    os.replace(partial, target)
+    return con.execute("SELECT count(*) FROM _export").fetchone()[0]
+
+
+@dataclass
+class FileResult:
+    """One delivered file, its manifest and its row count."""
+
+    path: Path
+    manifest: Path
+    rows: int
+
+
+def build_disclosure(
+    con: duckdb.DuckDBPyConnection, home: Home, card: PolicyCard, window: CycleWindow,
+    run_id: str, notice_from: dt.date, notice_until: dt.date,
+) -> FileResult:
+    """Write the masked public disclosure list (信息公示) of a cycle."""
+    folder = home.outbox / "public" / card.id / window.key
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "disclosure.csv"
+    sql = read_sql(f"delivery/disclosure_{card.service_object}.sql").replace(
+        "{cohort}", _cohort_source(con, card)
+    )
+    rows = _write_query_csv(con, sql, {"cycle": window.key, "policy_id": card.id}, target)
+    manifest = write_manifest(
+        folder / "manifest.json", target, rows, run_id,
+        {"policy_id": card.id, "cycle": window.key, "notice_from": notice_from.isoformat(),
+         "notice_until": notice_until.isoformat()},
+    )
+    return FileResult(target, manifest, rows)
+
+
+def build_entitlements(
+    con: duckdb.DuckDBPyConnection, home: Home, card: PolicyCard, window: CycleWindow,
+    run_id: str, key: bytes,
+) -> FileResult:
+    """Write the QR-code entitlement list: a keyed HMAC of the ID number, the group codes and
+    the validity dates, and nothing else personal."""
+    folder = home.outbox / "suishenma" / window.key
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{card.id}.parquet"
+    partial = folder / f".{card.id}.parquet.tmp"
+    con.create_function(
+        "_pseudonym", lambda values: pa.array([pseudonym(v, key) for v in values.to_pylist()]),
+        ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False,
+    )
+    try:
+        con.execute(
+            f"""
+            COPY (
+                SELECT _pseudonym(subject_id) AS subject_key, $policy_id AS policy_id,
+                       string_split(group_codes, ',') AS group_codes,
+                       CAST($valid_from AS DATE) AS valid_from,
+                       CAST($valid_until AS DATE) AS valid_until
+                FROM {_cohort_source(con, card)}
+                WHERE cycle = $cycle
+                ORDER BY subject_key
+            ) TO $path (FORMAT parquet)
+            """,
+            {"policy_id": card.id, "cycle": window.key, "valid_from": window.start,
+             "valid_until": window.end, "path": str(partial)},
+        )
+    finally:
+        con.remove_function("_pseudonym")
+    os.replace(partial, target)
+    rows = con.execute("SELECT count(*) FROM read_parquet($path)",
+                       {"path": str(target)}).fetchone()[0]
+    manifest = write_manifest(
+        folder / f"{card.id}.manifest.json", target, rows, run_id,
+        {"policy_id": card.id, "cycle": window.key, "key": "HMAC-SHA256 of the ID number"},
+    )
+    return FileResult(target, manifest, rows)
+

@@ -18,6 +18,7 @@ from mianshen_pipeline.warehouse import configure
 DEFAULT_SERVED_DISTRICT = "310105"
 DEFAULT_STABLE_SECONDS = 300
 DEFAULT_MEMORY_LIMIT = "4GB"
+DEVELOPMENT_PSEUDONYM_KEY = b"mianshen-development-only-not-a-secret"
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -26,10 +27,30 @@ class PipelineSettings(dg.ConfigurableResource):
     home: str
     served_district: str = DEFAULT_SERVED_DISTRICT
     drop_stable_seconds: int = DEFAULT_STABLE_SECONDS
+    environment: str = "development"
+    pseudonym_key: str | None = None
 
     @property
     def paths(self) -> Home:
         return Home(Path(self.home)).ensure()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Pseudonyms in the QR-code lists are only as safe as their key, so no run starts
+        # outside development without one.
+        if self.environment != "development" and not self.pseudonym_key:
+            raise dg.DagsterInvariantViolationError(
+                f"MIANSHEN_ENV is {self.environment!r} but MIANSHEN_PSEUDONYM_KEY is not set; "
+                "set it to a secret of at least 32 random bytes before running"
+            )
+
+    @property
+    def pseudonym_secret(self) -> bytes:
+        """The HMAC key for pseudonyms; a fixed key in development, which is not secret."""
+        if self.pseudonym_key:
+            return self.pseudonym_key.encode("utf-8")
+        if self.environment != "development":
+            raise RuntimeError("MIANSHEN_PSEUDONYM_KEY is required outside development")
+        return DEVELOPMENT_PSEUDONYM_KEY
 
 
 class Warehouse(DuckDBResource):
@@ -58,6 +79,8 @@ def resources_from_env(home: Path | None = None) -> dict:
         drop_stable_seconds=int(
             os.environ.get("MIANSHEN_DROP_STABLE_SECONDS", DEFAULT_STABLE_SECONDS)
         ),
+        environment=os.environ.get("MIANSHEN_ENV", "development"),
+        pseudonym_key=os.environ.get("MIANSHEN_PSEUDONYM_KEY") or None,
     )
     warehouse = Warehouse(
         database=str(Home(root).warehouse), connection_config=connection_config

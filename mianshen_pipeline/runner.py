@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mianshen_pipeline.catalogue import load_catalogue
 from mianshen_pipeline.defs.jobs import build_nightly_jobs
 from mianshen_pipeline.paths import Home
 
@@ -104,6 +105,12 @@ def _collect(summary: CycleSummary, result) -> None:
             if user and user.description:
                 message = user.description
             summary.problems.append(StepProblem(event.step_key or "?", message))
+        elif event.event_type == dg.DagsterEventType.RUN_FAILURE:
+            error = getattr(event.event_specific_data, "error", None)
+            if error is not None:
+                # A run that fails before any step, such as a resource refusing to start.
+                cause = error.cause.message.strip() if error.cause else error.message.strip()
+                summary.problems.append(StepProblem("run", cause))
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if evaluation.passed:
@@ -140,7 +147,8 @@ def format_summary(summary: CycleSummary, home: Home) -> str:
         )
         lines.append(f"  receipts:   {home.receipts}")
         lines.append(f"  quarantine: {home.quarantine}")
-    order = {"cohort": 0, "payout": 1, "push": 2}
+    order = {"cohort": 0, "payout": 1, "push": 2, "disclosure": 3, "suishenma": 4}
+    cards = load_catalogue()
     policy_outputs = sorted(
         (name for name in summary.materialized if name.split("/")[0] in order),
         key=lambda name: (name.split("/", 1)[1], order[name.split("/")[0]]),
@@ -149,14 +157,24 @@ def format_summary(summary: CycleSummary, home: Home) -> str:
         meta = summary.materialized[name]
         if name.startswith("cohort/"):
             amount = float(meta.get("amount_total") or 0)
+            card = cards.get(name.split("/", 1)[1])
+            money = f", {amount:.2f} yuan" if card is None or card.pays else ""
             lines.append(f"{name} {meta.get('cycle')}: {meta.get('eligible')} eligible of "
-                         f"{meta.get('candidates')} candidates, {amount:.2f} yuan")
+                         f"{meta.get('candidates')} candidates{money}")
+        elif name.startswith("payout/") and not meta.get("released", True):
+            lines.append(f"  payout: NOT RELEASED, {meta.get('amount_total')} yuan is over the "
+                         "budget ceiling")
         elif name.startswith("payout/"):
             lines.append(f"  payout: {meta.get('path')} ({meta.get('lines')} lines, "
                          f"{meta.get('amount_total')} yuan; "
                          f"{meta.get('eligible_without_account')} without an account)")
         elif name.startswith("push/"):
             lines.append(f"  push:   {meta.get('path')} ({meta.get('messages')} messages)")
+        elif name.startswith("disclosure/"):
+            lines.append(f"  public: {meta.get('path')} ({meta.get('rows')} rows, shown until "
+                         f"{meta.get('notice_until')})")
+        elif name.startswith("suishenma/"):
+            lines.append(f"  QR:     {meta.get('path')} ({meta.get('rows')} entitled)")
     expectation_warnings: dict[str, int] = {}
     for problem in summary.warnings:
         asset, _, check = problem.step.partition(":")

@@ -5,6 +5,7 @@ import json
 
 import dagster as dg
 
+from mianshen_pipeline.calendar import WorkingCalendar
 from mianshen_pipeline.catalogue import Cycle, Mode, PolicyCard, load_catalogue
 from mianshen_pipeline.clock import as_of_from_tags
 from mianshen_pipeline.cohorts import (
@@ -17,7 +18,13 @@ from mianshen_pipeline.cohorts import (
 from mianshen_pipeline.contracts import load_contracts
 from mianshen_pipeline.defs.landing import WRITER_POOL, staging_key
 from mianshen_pipeline.defs.themes import theme_key
-from mianshen_pipeline.delivery import build_payout, build_push, sha256_file
+from mianshen_pipeline.delivery import (
+    build_disclosure,
+    build_entitlements,
+    build_payout,
+    build_push,
+    sha256_file,
+)
 from mianshen_pipeline.resources import PipelineSettings, Warehouse
 from mianshen_pipeline.security import masked_preview
 
@@ -193,6 +200,10 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
                               "manifest."),
             dg.AssetCheckSpec("one_line_per_subject", asset=key, blocking=True,
                               description="No subject is paid twice in a cycle's file."),
+            dg.AssetCheckSpec("within_budget", asset=key, blocking=True,
+                              description=f"The cycle's total is at most the budget ceiling "
+                              f"of {card.budget_ceiling:,.2f} yuan; otherwise nothing is "
+                              "released."),
         ],
     )
     def _payout(
@@ -206,6 +217,28 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
                 "policy_id = ? AND period = ? GROUP BY subject_id HAVING count(*) > 1)",
                 [card.id, window.key],
             ).fetchone()[0]
+        budget = dg.AssetCheckResult(
+            check_name="within_budget", passed=result.over_budget_by is None,
+            metadata={"amount_total": result.amount_total,
+                      "budget_ceiling": f"{card.budget_ceiling:.2f}",
+                      "over_budget_by": result.over_budget_by or "0.00"},
+        )
+        if result.over_budget_by is not None:
+            context.log.error(
+                f"{card.id} {window.key}: total {result.amount_total} yuan exceeds the budget "
+                f"ceiling by {result.over_budget_by} yuan; no payout file was released"
+            )
+            return dg.MaterializeResult(
+                metadata={"lines": result.lines, "amount_total": result.amount_total,
+                          "released": False},
+                check_results=[
+                    budget,
+                    dg.AssetCheckResult(check_name="file_matches_manifest", passed=True,
+                                        metadata={"detail": "no file released"}),
+                    dg.AssetCheckResult(check_name="one_line_per_subject", passed=True,
+                                        metadata={"detail": "no file released"}),
+                ],
+            )
         matches, detail = _manifest_matches(result.path, result.manifest)
         if result.without_account:
             context.log.warning(
@@ -216,11 +249,13 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
             metadata={
                 "lines": result.lines,
                 "amount_total": result.amount_total,
+                "released": True,
                 "eligible_without_account": result.without_account,
                 "path": dg.MetadataValue.path(str(result.path)),
                 "manifest": dg.MetadataValue.path(str(result.manifest)),
             },
             check_results=[
+                budget,
                 dg.AssetCheckResult(check_name="file_matches_manifest", passed=matches,
                                     metadata={"detail": dg.MetadataValue.json(detail)}),
                 dg.AssetCheckResult(check_name="one_line_per_subject", passed=repeated == 0,
@@ -263,6 +298,71 @@ def build_push_asset(card: PolicyCard) -> dg.AssetsDefinition:
     return _push
 
 
+def disclosure_key(card: PolicyCard) -> dg.AssetKey:
+    return dg.AssetKey(["disclosure", card.id])
+
+
+def entitlements_key(card: PolicyCard) -> dg.AssetKey:
+    return dg.AssetKey(["suishenma", card.id])
+
+
+def build_disclosure_asset(card: PolicyCard) -> dg.AssetsDefinition:
+    deps = [cohort_key(card)] + ([payout_key(card)] if card.mode == Mode.DIRECT else [])
+
+    @dg.asset(
+        key=disclosure_key(card),
+        deps=deps,
+        partitions_def=PARTITIONS[card.cycle],
+        group_name="delivery",
+        pool=WRITER_POOL,
+        kinds={"csv", "duckdb"},
+        description=f"Public disclosure list (信息公示) of {card.name}, names and IDs masked.",
+        metadata={"policy_id": card.id, "outbox": f"public/{card.id}/<cycle>/disclosure.csv",
+                  "notice_working_days": card.notice_working_days},
+    )
+    def _disclosure(
+        context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        window = cycle_window(card.cycle, context.partition_key)
+        notice_from = as_of_from_tags(context.run.tags)
+        notice_until, _ = WorkingCalendar().add_working_days(notice_from,
+                                                             card.notice_working_days)
+        with warehouse.session() as con:
+            result = build_disclosure(con, settings.paths, card, window, context.run_id,
+                                      notice_from, notice_until)
+        return dg.MaterializeResult(metadata={
+            "rows": result.rows, "notice_until": notice_until.isoformat(),
+            "path": dg.MetadataValue.path(str(result.path)),
+        })
+
+    return _disclosure
+
+
+def build_entitlements_asset(card: PolicyCard) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=entitlements_key(card),
+        deps=[cohort_key(card)],
+        partitions_def=PARTITIONS[card.cycle],
+        group_name="delivery",
+        pool=WRITER_POOL,
+        kinds={"parquet", "duckdb"},
+        description=f"QR-code entitlement list of {card.name}, keyed by a keyed HMAC of the ID.",
+        metadata={"policy_id": card.id, "outbox": f"suishenma/<cycle>/{card.id}.parquet"},
+    )
+    def _entitlements(
+        context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        window = cycle_window(card.cycle, context.partition_key)
+        with warehouse.session() as con:
+            result = build_entitlements(con, settings.paths, card, window, context.run_id,
+                                        settings.pseudonym_secret)
+        return dg.MaterializeResult(metadata={
+            "rows": result.rows, "path": dg.MetadataValue.path(str(result.path)),
+        })
+
+    return _entitlements
+
+
 def policy_asset_keys(card: PolicyCard) -> list[dg.AssetKey]:
     """The assets a card yields: its cohort, a payout file when it pays directly, and push
     messages unless it only recognises a group at a QR scan."""
@@ -270,13 +370,16 @@ def policy_asset_keys(card: PolicyCard) -> list[dg.AssetKey]:
     if card.mode == Mode.DIRECT:
         keys.append(payout_key(card))
     if card.mode in (Mode.DIRECT, Mode.CONFIRM):
-        keys.append(push_key(card))
+        keys += [push_key(card), disclosure_key(card)]
+    if card.mode == Mode.QR:
+        keys.append(entitlements_key(card))
     return keys
 
 
 def policy_assets() -> list[dg.AssetsDefinition]:
     builders = {cohort_key: build_cohort_asset, payout_key: build_payout_asset,
-                push_key: build_push_asset}
+                push_key: build_push_asset, disclosure_key: build_disclosure_asset,
+                entitlements_key: build_entitlements_asset}
     assets = []
     for card in load_catalogue().values():
         wanted = set(policy_asset_keys(card))
