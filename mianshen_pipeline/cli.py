@@ -79,13 +79,16 @@ def cycle(as_of: dt.datetime | None, verbose: bool) -> None:
     import dagster as dg
 
     from mianshen_pipeline.clock import today_in_shanghai
-    from mianshen_pipeline.runner import format_summary, run_cycle
+    from mianshen_pipeline.runner import CycleDateError, format_summary, run_cycle
 
     home = _home()
     _dagster_home(home)
     day = as_of.date() if as_of else today_in_shanghai()
     with dg.DagsterInstance.get() as instance:
-        summary = run_cycle(day, instance, log_level="INFO" if verbose else "CRITICAL")
+        try:
+            summary = run_cycle(day, instance, log_level="INFO" if verbose else "CRITICAL")
+        except CycleDateError as exc:
+            raise click.ClickException(str(exc)) from exc
     click.echo(format_summary(summary, home))
     if not summary.success:
         sys.exit(1)

@@ -88,8 +88,11 @@ def detect_encoding(path: Path) -> str:
     file is never read into memory at once.
     """
     with path.open("rb") as fh:
-        head = fh.read(4)
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        sample = fh.read(4096)
+    head = sample[:4]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+        sample.count(0) > len(sample) // 4
+    ):
         raise UnreadableFile(
             f"{path.name}: the file is UTF-16; save it as UTF-8 (or GBK) and deliver it again"
         )
@@ -101,14 +104,20 @@ def detect_encoding(path: Path) -> str:
                 "UTF-8; export the file again as UTF-8"
             )
         return "utf-8-sig"
-    if _first_invalid_byte(path, "utf-8") is None:
+    utf8_offset = _first_invalid_byte(path, "utf-8")
+    if utf8_offset is None:
         return "utf-8"
-    offset = _first_invalid_byte(path, "gb18030")
-    if offset is None:
+    if _first_invalid_byte(path, "gb18030") is None:
         return "gb18030"
+    size = path.stat().st_size
+    if utf8_offset >= size - 3:
+        raise UnreadableFile(
+            f"{path.name}: the file ends in the middle of a UTF-8 character, so it was cut "
+            "during the transfer; deliver it again"
+        )
     raise UnreadableFile(
-        f"{path.name}: byte {offset} is neither UTF-8 nor GBK/GB18030 text; the file may be "
-        "truncated or binary. Export it again as UTF-8 CSV"
+        f"{path.name}: byte {utf8_offset} is neither UTF-8 nor GBK/GB18030 text; the file may "
+        "be binary or damaged. Export it again as UTF-8 CSV"
     )
 
 
@@ -179,9 +188,10 @@ def decode(con: duckdb.DuckDBPyConnection, path: Path, table: str, workdir: Path
     except UnreadableFile:
         raise
     except (duckdb.Error, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        detail = str(exc).splitlines()[0][:300].replace(str(path), path.name)
         raise UnreadableFile(
-            f"{path.name}: cannot be read as {fmt} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:300]}); the file may be truncated. Deliver it again"
+            f"{path.name}: cannot be read as {fmt} ({type(exc).__name__}: {detail}); the "
+            "file may be truncated. Deliver it again"
         ) from exc
 
 

@@ -68,10 +68,22 @@ def is_candidate(path: Path) -> bool:
     name = path.name
     return (
         path.is_file()
-        and not name.endswith(MARKER_SUFFIXES)
+        and not path.is_symlink()
+        and not name.lower().endswith(MARKER_SUFFIXES)
         and not name.startswith(_IGNORED_PREFIXES)
         and not name.endswith(_IGNORED_SUFFIXES)
     )
+
+
+def _marker(path: Path, suffix: str) -> Path:
+    """Return the marker beside ``path``, matching the suffix in any letter case."""
+    exact = path.with_name(path.name + suffix)
+    if exact.exists():
+        return exact
+    for candidate in path.parent.glob(path.name + ".*"):
+        if candidate.name.lower() == (path.name + suffix).lower():
+            return candidate
+    return exact
 
 
 def _manifest_sha256(manifest: Path) -> str | None:
@@ -93,8 +105,8 @@ def find_complete_files(
     for path in dataset_dir.iterdir():
         if not is_candidate(path):
             continue
-        ok = path.with_name(path.name + ".ok")
-        manifest = path.with_name(path.name + ".manifest.json")
+        ok = _marker(path, ".ok")
+        manifest = _marker(path, ".manifest.json")
         markers = tuple(m for m in (ok, manifest) if m.exists())
         stat = path.stat()
         stable = now - stat.st_mtime >= stable_seconds
@@ -141,6 +153,21 @@ def _move(source: Path, target: Path) -> None:
         shutil.move(str(source), str(target))
 
 
+def display_name(name: str) -> str:
+    """Return a file name that can be stored and shown, whatever bytes it was given in.
+
+    Linux hands Python undecodable name bytes as surrogates. A name from a Windows archive is
+    usually GBK, so that is tried before the bytes are escaped.
+    """
+    raw = os.fsencode(name)
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def receive(
     con: duckdb.DuckDBPyConnection,
     home: Home,
@@ -148,41 +175,51 @@ def receive(
     complete: CompleteFile,
     run_id: str | None,
 ) -> tuple[str, bool]:
-    """Archive one complete file and record it; return its drop id and whether it is new."""
+    """Archive one complete file and record it; return its drop id and whether it is new.
+
+    The records are written in the same transaction as the files are moved, and committed
+    only after the move, so a failure at any point leaves the file in the landing zone.
+    """
     digest = sha256_of(complete.path)
     drop_id = digest[:DROP_ID_LENGTH]
     arrived_at = _now()
+    name = display_name(complete.path.name)
     existing = con.execute(
         "SELECT drop_id FROM landing.drops WHERE department = ? AND dataset = ? AND sha256 = ?",
         [contract.department, contract.dataset, digest],
     ).fetchone()
     archive_dir = home.archive / contract.department / contract.dataset / drop_id
-
     if existing:
-        # The same bytes are already archived; keep the re-delivered copy's name on record.
-        stamp = arrived_at.strftime("%Y%m%dT%H%M%S%f")
-        redelivered = archive_dir / "redelivered" / stamp
-        for path in (complete.path, *complete.markers):
-            _move(path, redelivered / path.name)
+        # The same bytes are already archived; keep the re-delivered copy on record too.
+        target_dir = archive_dir / "redelivered" / arrived_at.strftime("%Y%m%dT%H%M%S%f")
     else:
-        for path in (complete.path, *complete.markers):
-            _move(path, archive_dir / path.name)
+        target_dir = archive_dir
+    moves = [(path, target_dir / display_name(path.name))
+             for path in (complete.path, *complete.markers)]
 
     con.execute("BEGIN TRANSACTION")
-    con.execute(
-        "INSERT INTO landing.deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [drop_id, contract.department, contract.dataset, complete.path.name, arrived_at,
-         existing is not None, run_id],
-    )
-    if not existing:
+    try:
         con.execute(
-            "INSERT INTO landing.drops (drop_seq, drop_id, department, dataset, file_name, "
-            "sha256, size_bytes, received_at, archived_path, status, run_id) "
-            "VALUES (nextval('landing.drop_seq'), ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?)",
-            [drop_id, contract.department, contract.dataset, complete.path.name, digest,
-             (archive_dir / complete.path.name).stat().st_size, arrived_at,
-             str(archive_dir / complete.path.name), run_id],
+            "INSERT INTO landing.deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [drop_id, contract.department, contract.dataset, name, arrived_at,
+             existing is not None, run_id],
         )
+        if not existing:
+            con.execute(
+                "INSERT INTO landing.drops (drop_seq, drop_id, department, dataset, "
+                "file_name, sha256, size_bytes, received_at, archived_path, status, run_id) "
+                "VALUES (nextval('landing.drop_seq'), ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?)",
+                [drop_id, contract.department, contract.dataset, name, digest,
+                 complete.path.stat().st_size, arrived_at, str(moves[0][1]), run_id],
+            )
+        for source, target in moves:
+            _move(source, target)
+    except BaseException:
+        con.execute("ROLLBACK")
+        for source, target in moves:
+            if target.exists() and not source.exists():
+                _move(target, source)
+        raise
     con.execute("COMMIT")
     return drop_id, existing is None
 
@@ -256,6 +293,20 @@ def inspect(
     return Inspection(decoded, checked)
 
 
+def _check_manifest(archived: Path, sha: str, file_name: str) -> None:
+    """Reject a drop whose manifest names another sha256 than the bytes received."""
+    manifest = _marker(archived, ".manifest.json")
+    if not manifest.exists():
+        return
+    declared = _manifest_sha256(manifest)
+    if declared != sha:
+        raise UnreadableFile(
+            f"{file_name}: its manifest gives sha256 {declared or '(none)'} but the file "
+            f"received has {sha}; the transfer is incomplete or the manifest is stale. "
+            "Deliver the file and its manifest again"
+        )
+
+
 def _previous_snapshot_rows(
     con: duckdb.DuckDBPyConnection, contract: DatasetContract
 ) -> tuple[str, int] | None:
@@ -321,6 +372,7 @@ def _process(
     decoded = None
     with tempfile.TemporaryDirectory(prefix="mianshen-") as workdir:
         try:
+            _check_manifest(archived, sha, file_name)
             inspection = inspect(con, archived, contract, Path(workdir),
                                  received_at.astimezone(SHANGHAI).date(), file_name)
             decoded = inspection.decoded
@@ -458,3 +510,27 @@ def ingest_dataset(
     for drop in pending:
         outcomes.append(_process(con, home, contract, drop, run_id, log))
     return outcomes
+
+
+def find_unrouted(landing: Path, contracts: list[DatasetContract]) -> list[str]:
+    """List files in the landing zone that no ingestion will pick up, relative to it.
+
+    These are files outside every ``<department>/<dataset>/`` folder of a contract, files in
+    subfolders of such a folder, and symbolic links, which are not followed because the
+    archive must hold the bytes themselves.
+    """
+    routed = {(c.department, c.dataset) for c in contracts}
+    found = []
+    if not landing.is_dir():
+        return found
+    for path in sorted(landing.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        parts = path.relative_to(landing).parts
+        name = path.name
+        if name.startswith(_IGNORED_PREFIXES) or name.endswith(_IGNORED_SUFFIXES):
+            continue
+        if path.is_symlink() or len(parts) != 3 or tuple(parts[:2]) not in routed:
+            found.append(display_name(str(path.relative_to(landing))))
+    return found
+

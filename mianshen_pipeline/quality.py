@@ -72,12 +72,20 @@ def map_headers(headers: list[str], contract: DatasetContract, file_name: str) -
     missing = [c for c in contract.columns if c.name not in sources]
     required = [c.label for c in missing if c.required]
     if required:
+        # Unknown headers may be a data row of a file without headers, so they are masked.
+        shown = [h if h in sources.values() else _mask_header(h) for h in headers]
+        hint = (" The first line looks like data: add a header line."
+                if not sources and headers else "")
         raise RejectedDrop(
             f"{file_name}: required column(s) {', '.join(required)} missing; the file has "
-            f"headers {', '.join(headers) or '(none)'}. Add the column(s) with these headers "
-            "and deliver again"
+            f"{len(headers)} headers ({', '.join(shown[:12]) or 'none'}). Add the column(s) "
+            f"with these headers and deliver again.{hint}"
         )
     return HeaderMap(sources, unknown, [c.name for c in missing])
+
+
+def _mask_header(header: str) -> str:
+    return header[:1] + "*" * min(len(header) - 1, 6) if len(header) > 1 else "*"
 
 
 def _masked(col: Column, raw: str) -> str:
@@ -182,6 +190,13 @@ def _column_sql(col: Column, raw: str, exempt: str = "false") -> tuple[str, list
     else:
         value = raw
 
+    errors.append(
+        f"CASE WHEN regexp_matches({raw}, '[\\x00-\\x1f\\x7f]') THEN "
+        + _error(col, "control_character", raw,
+                 f"{label} || ' contains a line break, tab or other control character; "
+                 "remove it'")
+        + " END"
+    )
     if col.pattern:
         hint = quote_literal(col.pattern_hint or f"of the form {col.pattern}")
         pattern = quote_literal(col.pattern)
@@ -398,7 +413,7 @@ def quarantine_all(con: duckdb.DuckDBPyConnection, decoded: Decoded, reason: str
         "CREATE OR REPLACE TEMP TABLE _quarantined AS SELECT s.*, [{'column': NULL, "
         "'check': 'drop_rejected', 'value': NULL, 'reason': $reason}] AS _errors "
         f"FROM {source} s",
-        {"reason": reason},
+        {"reason": "the whole file was rejected and none of its rows applied: " + reason},
     )
     if decoded.malformed:
         con.execute("ALTER TABLE _quarantined ADD COLUMN _text VARCHAR")

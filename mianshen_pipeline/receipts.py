@@ -28,6 +28,8 @@ _FIXES = {
     "duplicate_key": "deliver exactly one row per key",
     "duplicate_row": "remove the repeated row",
     "malformed": "export the file again; the line is cut or badly quoted",
+    "control_character": "remove line breaks and tabs from the value in the source system",
+    "drop_rejected": "fix the problem named for the whole file and deliver it again",
 }
 
 _environment = Environment(

@@ -35,6 +35,10 @@ def ensure_dagster_home(path: Path) -> Path:
     return path
 
 
+class CycleDateError(ValueError):
+    """An as-of date whose cycle is not a partition of a nightly job."""
+
+
 @dataclass
 class StepProblem:
     """A failed step or a failed blocking check."""
@@ -76,7 +80,14 @@ def run_cycle(
     summary: CycleSummary | None = None
     for nightly in build_nightly_jobs():
         request = nightly.run_request(as_of)
-        result = defs.resolve_job_def(nightly.name).execute_in_process(
+        job = defs.resolve_job_def(nightly.name)
+        if not job.partitions_def.has_partition_key(request.partition_key):
+            raise CycleDateError(
+                f"no {nightly.cycle.value} cycle {request.partition_key} for the date {as_of}: "
+                "cycles run from 2016 up to the current one; give a date from 2016-01-01 "
+                "to today in Asia/Shanghai"
+            )
+        result = job.execute_in_process(
             instance=instance,
             partition_key=request.partition_key,
             tags=request.tags,

@@ -21,6 +21,9 @@ def mask_id(value: str | None) -> str:
     text = str(value)
     if len(text) <= 8:
         return "*" * len(text)
+    if len(text) < 14:
+        # Too short to keep the area code and last four and still hide anything.
+        return text[:2] + "*" * (len(text) - 4) + text[-2:]
     return text[:6] + "*" * (len(text) - 10) + text[-4:]
 
 
@@ -94,6 +97,7 @@ SQL_MACROS = """
 CREATE OR REPLACE TEMP MACRO mask_id(v) AS
     CASE WHEN v IS NULL OR v = '' THEN ''
          WHEN length(v) <= 8 THEN repeat('*', length(v))
+         WHEN length(v) < 14 THEN left(v, 2) || repeat('*', length(v) - 4) || right(v, 2)
          ELSE left(v, 6) || repeat('*', length(v) - 10) || right(v, 4) END;
 CREATE OR REPLACE TEMP MACRO mask_name(v) AS
     CASE WHEN v IS NULL OR v = '' THEN ''

@@ -70,3 +70,14 @@ def test_sensor_requests_new_drops_once(home):
         result = sensor.evaluate_tick(context)
     assert result.run_requests == []
     assert "no new complete drops" in result.skip_message
+
+
+def test_cycle_date_outside_partitions(home):
+    from click.testing import CliRunner
+
+    from mianshen_pipeline.cli import main
+
+    result = CliRunner().invoke(main, ["cycle", "--date", "2015-06-01"])
+    assert result.exit_code == 1
+    assert "no monthly cycle 2015-06 for the date 2015-06-01" in result.output
+    assert "Traceback" not in result.output

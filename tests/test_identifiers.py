@@ -94,6 +94,8 @@ def test_masks():
     assert mask_name("张小三") == "张*三"
     assert mask_name("欧阳小明") == "欧**明"
     assert mask_account("6222021001234567890") == "*" * 15 + "7890"
+    assert mask_id("310105195") == "31*****95"
+    assert mask_id("3101051950") == "31******50"
 
 
 def test_formula_neutralised():

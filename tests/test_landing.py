@@ -3,13 +3,19 @@
 import datetime as dt
 import hashlib
 import json
+import os
 
 import duckdb
 import pytest
 from files import drop, make_id, mark, write_csv, write_jsonl, write_parquet, write_xlsx
 
 from mianshen_pipeline.contracts import load_contracts
-from mianshen_pipeline.landing import find_complete_files, ingest_dataset, receive
+from mianshen_pipeline.landing import (
+    find_complete_files,
+    find_unrouted,
+    ingest_dataset,
+    receive,
+)
 from mianshen_pipeline.staging import merge
 
 REGISTER = "psb/household_register"
@@ -253,3 +259,60 @@ def test_delta_applies_deletes(con, home):
         f"SELECT id_no, date_of_death FROM staging.{contract.table}"
     ).fetchall()
     assert rows == [(A, dt.date(2026, 10, 2))]
+
+
+def test_gbk_file_name_received(con, home):
+    folder = home.landing / REGISTER
+    folder.mkdir(parents=True)
+    name = os.fsdecode("测试".encode("gb18030") + b".csv")
+    path = write_csv(folder / name, HEADER_EN, register_rows())
+    assert path.exists()
+    _, [outcome] = ingest(con, home)
+    assert (outcome.status, outcome.file_name) == ("accepted", "测试.csv")
+    archived = home.archive / "psb" / "household_register" / outcome.drop_id / "测试.csv"
+    assert archived.exists()
+
+
+def test_manifest_mismatch_rejected(con, home):
+    path = drop(home.landing, REGISTER, "register.csv")
+    write_csv(path, HEADER_EN, register_rows())
+    path.with_name("register.csv.ok").unlink()
+    path.with_name("register.csv.manifest.json").write_text(json.dumps({"sha256": "0" * 64}))
+    _, [outcome] = ingest(con, home)
+    assert outcome.status == "rejected"
+    assert "its manifest gives sha256 000" in outcome.error
+
+
+def test_headerless_file_masked(con, home):
+    rows = register_rows()
+    path = drop(home.landing, REGISTER, "no-header.csv")
+    write_csv(path, [str(v) for v in rows[0]], rows[1:])
+    _, [outcome] = ingest(con, home)
+    assert outcome.status == "rejected"
+    assert "The first line looks like data" in outcome.error
+    text = json.dumps(receipt(home, outcome), ensure_ascii=False)
+    assert A not in text
+    assert "张三" not in text
+    assert (outcome.rows_read, outcome.rows_quarantined) == (2, 2)
+
+
+def test_line_break_in_name_quarantined(con, home):
+    rows = register_rows()
+    rows[0][1] = "张\n三"
+    write_csv(drop(home.landing, REGISTER, "register.csv"), HEADER_EN, rows)
+    _, [outcome] = ingest(con, home)
+    [finding] = receipt(home, outcome)["quarantined_rows"]
+    assert finding["check"] == "control_character"
+    assert outcome.rows_accepted == 2
+
+
+def test_symlink_not_ingested(con, home, tmp_path):
+    outside = write_csv(tmp_path / "outside.csv", HEADER_EN, register_rows())
+    folder = home.landing / REGISTER
+    folder.mkdir(parents=True)
+    (folder / "link.csv").symlink_to(outside)
+    (folder / "link.csv.ok").write_bytes(b"")
+    _, outcomes = ingest(con, home)
+    assert outcomes == []
+    contracts = list(load_contracts().values())
+    assert find_unrouted(home.landing, contracts) == ["psb/household_register/link.csv"]

@@ -9,7 +9,7 @@ import dagster as dg
 from mianshen_pipeline.calendar import WorkingCalendar
 from mianshen_pipeline.clock import as_of_from_tags
 from mianshen_pipeline.contracts import DatasetContract, load_contracts
-from mianshen_pipeline.landing import find_complete_files, ingest_dataset
+from mianshen_pipeline.landing import find_complete_files, find_unrouted, ingest_dataset
 from mianshen_pipeline.resources import PipelineSettings, Warehouse
 from mianshen_pipeline.security import masked_preview
 from mianshen_pipeline.sla import freshness
@@ -260,8 +260,38 @@ def build_landing_sensor(ingest_job) -> dg.SensorDefinition:
     return _sensor
 
 
+INVENTORY_KEY = dg.AssetKey(["landing", "inventory"])
+
+
+@dg.asset(
+    key=INVENTORY_KEY,
+    group_name="landing",
+    kinds={"file"},
+    description="Files in the landing zone that no dataset contract will pick up.",
+    check_specs=[dg.AssetCheckSpec(
+        "all_files_routed", asset=INVENTORY_KEY,
+        description="Warns on files outside every department/dataset folder, in subfolders, "
+        "or that are symbolic links; none of them is ever ingested.",
+    )],
+)
+def landing_inventory(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    unrouted = find_unrouted(settings.paths.landing, list(load_contracts().values()))
+    for name in unrouted[:20]:
+        context.log.warning(f"landing/{name} is not in a dataset folder and is never ingested")
+    return dg.MaterializeResult(
+        metadata={"unrouted_files": len(unrouted)},
+        check_results=[dg.AssetCheckResult(
+            check_name="all_files_routed", passed=not unrouted,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"files": dg.MetadataValue.json(unrouted[:100]),
+                      "fix": "move each file to landing/<department>/<dataset>/ as a file"},
+        )],
+    )
+
+
 def landing_assets() -> list[dg.AssetsDefinition]:
     contracts = load_contracts().values()
-    return [build_landing_asset(c) for c in contracts] + [
-        build_staging_asset(c) for c in contracts
-    ]
+    return [landing_inventory, *(build_landing_asset(c) for c in contracts),
+            *(build_staging_asset(c) for c in contracts)]

@@ -1,6 +1,7 @@
 """One factory turns every policy card into a cohort, a payout and a push asset, partitioned
 by the card's calculation cycle."""
 
+import csv
 import json
 
 import dagster as dg
@@ -175,8 +176,9 @@ def build_cohort_asset(card: PolicyCard) -> dg.AssetsDefinition:
 
 def _manifest_matches(path, manifest_path) -> tuple[bool, dict]:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    with path.open("rb") as fh:
-        lines = sum(1 for _ in fh) - (1 if path.suffix == ".csv" else 0)
+    with path.open(encoding="utf-8", newline="") as fh:
+        # Count CSV records, not lines: a quoted value may span lines.
+        lines = sum(1 for _ in csv.reader(fh)) - 1
     actual = {"sha256": sha256_file(path), "rows": lines}
     expected = {"sha256": manifest["sha256"], "rows": manifest["rows"]}
     return actual == expected, {"expected": expected, "actual": actual}
