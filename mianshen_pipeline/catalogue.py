@@ -93,7 +93,7 @@ class Parameter(_Strict):
 
 
 class PushRules(_Strict):
-    """Who is messaged, through which channel, with which templates, how often."""
+    """Push rules: the audience, channel, templates and frequency of messages."""
 
     audience: Literal["everyone", "new_entrants"] = "everyone"
     channel: Literal["citizen_homepage", "enterprise_page", "sms"] = "citizen_homepage"

@@ -1,7 +1,7 @@
 """The landing zone: find complete drops, archive them byte for byte, check and load them.
 
 A file at ``landing/<department>/<dataset>/<file>`` is complete when a ``<file>.ok`` marker or
-a ``<file>.manifest.json`` with a matching sha256 stands beside it, or when it has not been
+a ``<file>.manifest.json`` with a matching sha256 is beside it, or when it has not been
 modified for the configured number of seconds. Its drop id is derived from its content
 hash, so a re-delivered file is recognised and not applied twice.
 
@@ -125,7 +125,7 @@ def find_complete_files(
 
 @dataclass
 class DropOutcome:
-    """What happened to one drop, for Dagster metadata and the CLI summary."""
+    """Outcome of one drop, for Dagster metadata and the CLI summary."""
 
     drop_id: str
     dataset: str
@@ -278,7 +278,7 @@ def inspect(
             )
         if contract.load == "snapshot" and decoded.rows_read == 0:
             raise RejectedDrop(
-                f"{name}: the snapshot holds no data rows; a snapshot must list every record"
+                f"{name}: the snapshot contains no data rows; a snapshot must list every record"
             )
         checked = check_drop(con, decoded, contract, name, as_of)
     except RejectedDrop as exc:

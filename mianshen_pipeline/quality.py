@@ -200,7 +200,8 @@ def _column_sql(col: Column, raw: str, exempt: str = "false") -> tuple[str, list
     if col.pattern:
         hint = quote_literal(col.pattern_hint or f"of the form {col.pattern}")
         pattern = quote_literal(col.pattern)
-        # A number column in Excel drops leading zeros; say so when zeros would fix the value.
+        # A number column in Excel drops leading zeros, so the reason names that when zeros
+        # would make the value match.
         zeros_lost = " OR ".join(
             f"regexp_full_match('{'0' * n}' || {raw}, {pattern})" for n in (1, 2, 3)
         )
