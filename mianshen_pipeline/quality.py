@@ -304,7 +304,7 @@ def _merge_expectation_failures(
     """Add each failed row-level expectation to the rows it failed on.
 
     A row already rejected on the same column by the form checks keeps only that finding,
-    because it says more precisely what is wrong.
+    because it describes the problem more precisely.
     """
     failures = [
         (row, o.column.removesuffix("__raw"), o.check, o.reason)
