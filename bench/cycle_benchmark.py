@@ -65,6 +65,8 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {dt.date.today()}")
     print(f"persons: {args.persons}; cycle succeeded: {summary.success}")
+    for problem in summary.problems:
+        print(f"  problem {problem.step}: {problem.message[:160]}")
     print(f"generate and write drops: {generated:.1f} s")
     print(f"nightly cycle (all jobs): {cycle:.1f} s; peak memory {peak_mb:.0f} MB")
     for dataset, read, accepted in loaded:

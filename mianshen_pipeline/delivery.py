@@ -94,7 +94,13 @@ def build_payout(
     con: duckdb.DuckDBPyConnection, home: Home, card: PolicyCard, window: CycleWindow,
     run_id: str,
 ) -> PayoutResult:
-    """Write the cycle's payout file and replace its rows in ``delivery.payout_lines``."""
+    """Issue the cycle's new payout lines into the ledger, then write the cycle's file.
+
+    Lines already in the ledger, from any earlier run, are never issued again. The ledger is
+    committed before the file is written, and the file is written from the ledger alone, so
+    a run that crashes in between is repaired by the next one, byte for byte.
+    """
+    batch = f"{card.id}/{window.key}"
     sql = read_sql(f"delivery/payout_{card.service_object}.sql").replace(
         "{cohort}", _cohort_source(con, card)
     )
@@ -102,30 +108,39 @@ def build_payout(
         f"CREATE OR REPLACE TEMP TABLE _payout_candidates AS {sql}",
         {"cycle": window.key, "policy_id": card.id},
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _payout AS SELECT "
-        "CAST(row_number() OVER (ORDER BY payee_id, idempotency_key) AS BIGINT) AS line_no, * "
-        "FROM _payout_candidates WHERE account_no IS NOT NULL ORDER BY line_no"
-    )
     without_account = con.execute(
         "SELECT count(*) FROM _payout_candidates WHERE account_no IS NULL"
     ).fetchone()[0]
-    lines, total = con.execute(
-        "SELECT count(*), CAST(coalesce(sum(amount), 0) AS DECIMAL(18, 2)) FROM _payout"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _payout_new AS SELECT * FROM _payout_candidates "
+        "WHERE account_no IS NOT NULL AND idempotency_key NOT IN "
+        "(SELECT idempotency_key FROM delivery.payout_ledger)"
+    )
+    issued_total, new_total = con.execute(
+        "SELECT (SELECT coalesce(sum(amount), 0) FROM delivery.payout_ledger WHERE batch = ?), "
+        "(SELECT coalesce(sum(amount), 0) FROM _payout_new)", [batch]
     ).fetchone()
-    if total > Decimal(str(card.budget_ceiling)):
+    total = Decimal(issued_total) + Decimal(new_total)
+    ceiling = Decimal(str(card.budget_ceiling))
+    if total > ceiling:
         # A cycle over its budget ceiling is not released: nothing reaches the outbox.
-        excess = total - Decimal(str(card.budget_ceiling))
+        lines = con.execute("SELECT count(*) FROM _payout_new").fetchone()[0]
         return PayoutResult(None, None, lines, f"{total:.2f}", without_account,
-                            over_budget_by=f"{excess:.2f}")
+                            over_budget_by=f"{total - ceiling:.2f}")
 
     con.execute("BEGIN TRANSACTION")
-    con.execute("DELETE FROM delivery.payout_lines WHERE policy_id = ? AND period = ?",
-                [card.id, window.key])
     con.execute(
-        "INSERT INTO delivery.payout_lines SELECT line_no, policy_id, period, payee_type, "
-        "subject_id, payee_id, amount, idempotency_key, $run_id FROM _payout",
-        {"run_id": run_id},
+        """
+        INSERT INTO delivery.payout_ledger
+        SELECT idempotency_key, policy_id, period, subject_id, payee_type, payee_id,
+               payee_name, bank_name, account_no, amount, $batch,
+               (SELECT coalesce(max(line_no), 0) FROM delivery.payout_ledger
+                WHERE batch = $batch)
+                   + row_number() OVER (ORDER BY payee_id, idempotency_key),
+               'issued', $run_id, now()
+        FROM _payout_new
+        """,
+        {"batch": batch, "run_id": run_id},
     )
     con.execute("COMMIT")
 
@@ -138,12 +153,16 @@ def build_payout(
         for c in PAYOUT_COLUMNS
     )
     con.execute(
-        f"COPY (SELECT {columns} FROM _payout ORDER BY line_no) TO $path "
-        "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"')",
-        {"path": str(partial)},
+        f"COPY (SELECT {columns} FROM delivery.payout_ledger WHERE batch = $batch "
+        "ORDER BY line_no) TO $path (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"')",
+        {"batch": batch, "path": str(partial)},
     )
     os.replace(partial, target)
-    amount_total = f"{total:.2f}"
+    lines, file_total = con.execute(
+        "SELECT count(*), CAST(coalesce(sum(amount), 0) AS DECIMAL(18, 2)) "
+        "FROM delivery.payout_ledger WHERE batch = ?", [batch]
+    ).fetchone()
+    amount_total = f"{file_total:.2f}"
     manifest = write_manifest(
         folder / "manifest.json", target, lines, run_id,
         {"policy_id": card.id, "period": window.key, "amount_total": amount_total,

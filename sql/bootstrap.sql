@@ -43,17 +43,25 @@ CREATE TABLE IF NOT EXISTS landing.deliveries (
     run_id VARCHAR
 );
 
--- Payout lines as written to the latest payout file of each policy and period.
-CREATE TABLE IF NOT EXISTS delivery.payout_lines (
-    line_no BIGINT NOT NULL,
+-- The payout ledger: every payout line ever issued, one per policy, subject and period (the
+-- idempotency key). A line in the ledger is never issued again; each payout file is written
+-- from the ledger rows of its batch (policy and cycle), so a re-run reproduces it exactly.
+CREATE TABLE IF NOT EXISTS delivery.payout_ledger (
+    idempotency_key VARCHAR PRIMARY KEY,
     policy_id VARCHAR NOT NULL,
     period VARCHAR NOT NULL,
-    payee_type VARCHAR NOT NULL,
     subject_id VARCHAR NOT NULL,
+    payee_type VARCHAR NOT NULL,
     payee_id VARCHAR NOT NULL,
+    payee_name VARCHAR,
+    bank_name VARCHAR,
+    account_no VARCHAR NOT NULL,
     amount DECIMAL(18, 2) NOT NULL,
-    idempotency_key VARCHAR NOT NULL,
-    run_id VARCHAR
+    batch VARCHAR NOT NULL,
+    line_no BIGINT NOT NULL,
+    status VARCHAR NOT NULL,
+    issued_run_id VARCHAR,
+    issued_at TIMESTAMPTZ NOT NULL
 );
 
 CREATE SCHEMA IF NOT EXISTS ref;
