@@ -153,6 +153,10 @@ class PolicyCard(_Strict):
     notice_working_days: int = Field(
         default=5, ge=0, description="Working days the public disclosure list is shown.",
     )
+    confirm_days: int = Field(
+        default=30, gt=0,
+        description="Confirm mode: days from the first request to the confirmation deadline.",
+    )
     parameters: dict[str, Parameter] = Field(default_factory=dict)
 
     @property

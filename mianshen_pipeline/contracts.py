@@ -113,6 +113,11 @@ class DatasetContract(BaseModel):
         description="Delta datasets: column whose canonical code 'delete' removes the key.",
     )
     cadence: Cadence
+    row_checks: str | None = Field(
+        default=None,
+        description="SQL file under sql/checks returning rows that fail a check against the "
+        "warehouse: _row, column, check, reason.",
+    )
     max_shrink: float = Field(
         default=0.3, ge=0, le=1,
         description="Snapshots: largest share of rows a new snapshot may lose against the "

@@ -24,7 +24,7 @@ from mianshen_pipeline.catalogue import Mode, PolicyCard
 from mianshen_pipeline.cohorts import CycleWindow, cohort_table
 from mianshen_pipeline.paths import ASSETS_DIR, Home
 from mianshen_pipeline.security import pseudonym
-from mianshen_pipeline.warehouse import read_sql, table_exists
+from mianshen_pipeline.warehouse import quote_literal, read_sql, table_exists
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAYOUT_COLUMNS = ("line_no", "policy_id", "period", "payee_type", "payee_id", "payee_name",
@@ -85,7 +85,8 @@ def _cohort_source(con: duckdb.DuckDBPyConnection, card: PolicyCard) -> str:
         return cohort_table(card)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _no_cohort (cycle VARCHAR, subject_id VARCHAR, "
-        "subject_name VARCHAR, amount DECIMAL(18, 2))"
+        "subject_name VARCHAR, payee_id VARCHAR, payee_name VARCHAR, amount DECIMAL(18, 2), "
+        "new_entrant BOOLEAN, group_codes VARCHAR)"
     )
     return "_no_cohort"
 
@@ -101,12 +102,19 @@ def build_payout(
     a run that crashes in between is repaired by the next one, byte for byte.
     """
     batch = f"{card.id}/{window.key}"
-    sql = read_sql(f"delivery/payout_{card.service_object}.sql").replace(
+    confirmed = "confirmed_" if card.mode == Mode.CONFIRM else ""
+    sql = read_sql(f"delivery/payout_{confirmed}{card.service_object}.sql").replace(
         "{cohort}", _cohort_source(con, card)
     )
+    params: dict = {"cycle": window.key, "policy_id": card.id}
+    if confirmed:
+        params["cycle_start"] = window.start
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _payout_candidates AS {sql}", params)
+    # A subject with an open objection for the period is held until it is resolved.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _payout_candidates AS {sql}",
-        {"cycle": window.key, "policy_id": card.id},
+        "DELETE FROM _payout_candidates c WHERE EXISTS (SELECT 1 FROM "
+        "staging.two_pages__objections o WHERE o.policy_id = c.policy_id AND "
+        "o.cycle = c.period AND o.subject_id = c.subject_id AND o.resolved_at IS NULL)"
     )
     without_account = con.execute(
         "SELECT count(*) FROM _payout_candidates WHERE account_no IS NULL"
@@ -192,7 +200,7 @@ def render_message(template_name: str, context: dict) -> tuple[str, str]:
 
 def build_push(
     con: duckdb.DuckDBPyConnection, home: Home, card: PolicyCard, window: CycleWindow,
-    run_id: str,
+    run_id: str, as_of: dt.date | None = None,
 ) -> PushResult:
     """Write one message per eligible subject: a payout notice, or a reminder to fix the
     account when the subject has nothing to pay into."""
@@ -201,10 +209,20 @@ def build_push(
     target = folder / "push.jsonl"
     partial = folder / ".push.jsonl.tmp"
     counts: dict[str, int] = {}
+    pushed_on = as_of or dt.datetime.now(SHANGHAI).date()
+    deadline = pushed_on + dt.timedelta(days=card.confirm_days)
+    log_rows: list[list] = []
 
     source = _cohort_source(con, card)
     if card.push.audience == "new_entrants" and source != "_no_cohort":
         source = f"(SELECT * FROM {source} WHERE new_entrant)"
+    if card.mode == Mode.CONFIRM and source != "_no_cohort":
+        # A subject who already confirmed or declined this cycle is not asked again.
+        source = (
+            f"(SELECT * FROM {source} AS s WHERE NOT EXISTS (SELECT 1 FROM "
+            "staging.two_pages__confirmations AS k WHERE k.policy_id = "
+            f"{quote_literal(card.id)} AND k.cycle = s.cycle AND k.subject_id = s.subject_id))"
+        )
     cursor = con.execute(
         read_sql(f"delivery/push_{card.service_object}.sql").replace("{cohort}", source),
         {"cycle": window.key},
@@ -235,13 +253,31 @@ def build_push(
                 }
                 out.write(json.dumps(message, ensure_ascii=False) + "\n")
                 counts[kind] = counts.get(kind, 0) + 1
+                log_rows.append([card.id, window.key, row["subject_id"], row["recipient_id"],
+                                 kind, message["message_id"], pushed_on,
+                                 deadline if kind == "confirm_request" else None, run_id])
     os.replace(partial, target)
+    _log_pushes(con, log_rows)
     total = sum(counts.values())
     manifest = write_manifest(
         folder / "manifest.json", target, total, run_id,
         {"policy_id": card.id, "cycle": window.key, "messages_by_template": counts},
     )
     return PushResult(target, manifest, total, counts)
+
+
+def _log_pushes(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
+    """Record messages not pushed before, so a re-run keeps the first request's deadline."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _push_rows AS SELECT * FROM delivery.push_log WHERE false"
+    )
+    if rows:
+        con.executemany("INSERT INTO _push_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(
+        "INSERT INTO delivery.push_log SELECT * FROM _push_rows n WHERE NOT EXISTS ("
+        "SELECT 1 FROM delivery.push_log p WHERE p.policy_id = n.policy_id AND "
+        "p.cycle = n.cycle AND p.subject_id = n.subject_id AND p.template = n.template)"
+    )
 
 
 def _template_for(card: PolicyCard, has_account: bool) -> str:

@@ -36,6 +36,7 @@ class Explanation:
     sources: list[str] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
     stored: bool | None = None
+    holds: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[tuple[str, bool | None, str]]:
@@ -72,6 +73,14 @@ def explain(
     names = [d[0] for d in cursor.description]
     row = cursor.fetchone()
     result = Explanation(card, cycle, subject, candidate=row is not None, parameters=used)
+    result.holds = [
+        f"held by objection {objection_id} filed {filed_at}"
+        for objection_id, filed_at in con.execute(
+            "SELECT objection_id, filed_at FROM staging.two_pages__objections WHERE "
+            "policy_id = ? AND cycle = ? AND subject_id = ? AND resolved_at IS NULL",
+            [card.id, cycle, subject],
+        ).fetchall()
+    ] if table_exists(con, "staging", "two_pages__objections") else []
     if table_exists(con, "cohort", card.id):
         result.stored = con.execute(
             f"SELECT count(*) FROM {cohort_table(card)} WHERE cycle = ? AND subject_id = ?",
@@ -141,6 +150,8 @@ def format_explanation(result: Explanation, masked_subject: str) -> str:
         lines.append(f"  parameter {name} (from {dated['valid_from']}) = {dated['value']}")
     for source in result.sources:
         lines.append(f"  source {source}")
+    for hold in result.holds:
+        lines.append(f"  HOLD: {hold}; not paid until it is resolved")
     if result.stored is not None:
         lines.append(f"  in the stored cohort of {result.cycle}: "
                      f"{'yes' if result.stored else 'no'}")

@@ -17,7 +17,7 @@ import duckdb
 from mianshen_pipeline.contracts import Column, ColumnType, DatasetContract
 from mianshen_pipeline.decoding import Decoded
 from mianshen_pipeline.suites import ExpectationOutcome, validate_drop
-from mianshen_pipeline.warehouse import quote_ident, quote_literal
+from mianshen_pipeline.warehouse import quote_ident, quote_literal, read_sql
 
 ERROR_TYPE = "STRUCT(\"column\" VARCHAR, \"check\" VARCHAR, \"value\" VARCHAR, reason VARCHAR)"
 MIN_DATE = "1880-01-01"
@@ -289,6 +289,8 @@ def check_drop(
         )
         raise RejectedDrop(f"{file_name}: {reasons}", expectations)
     _merge_expectation_failures(con, contract, expectations)
+    if contract.row_checks:
+        _merge_row_checks(con, contract)
     _flag_duplicate_keys(con, contract)
     _split(con, contract, decoded)
 
@@ -338,6 +340,32 @@ def _merge_expectation_failures(
         "CREATE OR REPLACE TEMP TABLE _checked AS SELECT c.* REPLACE ("
         "list_concat(c._errors, coalesce(g.errors, [])) AS _errors) "
         "FROM _checked c LEFT JOIN _gx_errors g USING (_row)"
+    )
+
+
+def _merge_row_checks(con: duckdb.DuckDBPyConnection, contract: DatasetContract) -> None:
+    """Add the failures of the contract's checks against the warehouse to their rows."""
+    sql = read_sql(f"checks/{contract.row_checks}").strip().rstrip(";")
+    masked = " ".join(
+        f"WHEN {quote_literal(col.name)} THEN "
+        f"{_masked(col, 'c.' + quote_ident(col.name + '__raw'))}"
+        for col in contract.columns
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _checked AS
+        WITH failures AS ({sql}),
+        grouped AS (
+            SELECT f._row, list({{'column': f."column", 'check': f."check",
+                                 'value': CASE f."column" {masked} END,
+                                 'reason': f.reason}}) AS errors
+            FROM failures f JOIN _checked c USING (_row)
+            WHERE len(c._errors) = 0
+            GROUP BY f._row
+        )
+        SELECT c.* REPLACE (list_concat(c._errors, coalesce(g.errors, [])) AS _errors)
+        FROM _checked c LEFT JOIN grouped g USING (_row)
+        """
     )
 
 

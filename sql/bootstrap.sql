@@ -64,4 +64,17 @@ CREATE TABLE IF NOT EXISTS delivery.payout_ledger (
     issued_at TIMESTAMPTZ NOT NULL
 );
 
+-- Every message pushed, with the deadline of a confirmation request.
+CREATE TABLE IF NOT EXISTS delivery.push_log (
+    policy_id VARCHAR NOT NULL,
+    cycle VARCHAR NOT NULL,
+    subject_id VARCHAR NOT NULL,
+    recipient_id VARCHAR NOT NULL,
+    template VARCHAR NOT NULL,
+    message_id VARCHAR NOT NULL,
+    pushed_on DATE NOT NULL,
+    deadline DATE,
+    run_id VARCHAR
+);
+
 CREATE SCHEMA IF NOT EXISTS ref;

@@ -21,7 +21,7 @@ def test_definitions_load(home):
     for card in load_catalogue().values():
         assert {key.to_user_string() for key in policy_asset_keys(card)} <= keys
     assert "payout/elderly_allowance" in keys
-    assert "payout/childcare_subsidy" not in keys  # confirm mode pays only once confirmed
+    assert "payout/childcare_subsidy" in keys  # confirm mode pays what was confirmed
     assert "push/preferential_treatment" not in keys
     assert "landing/psb/household_register" in keys
     assert {f"theme/{name}" for name in

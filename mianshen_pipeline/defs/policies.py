@@ -194,7 +194,8 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
         group_name="delivery",
         pool=WRITER_POOL,
         kinds={"csv", "duckdb"},
-        description=f"Payout file for finance: {card.name}, one line per payable subject.",
+        description=(f"Payout file for finance: {card.name}, one line per payable subject"
+                     + (", once confirmed." if card.mode == Mode.CONFIRM else ".")),
         metadata={"policy_id": card.id, "outbox": f"finance/{card.id}/<cycle>/payout.csv"},
         check_specs=[
             dg.AssetCheckSpec("file_matches_manifest", asset=key, blocking=True,
@@ -288,7 +289,8 @@ def build_push_asset(card: PolicyCard) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         window = cycle_window(card.cycle, context.partition_key)
         with warehouse.session() as con:
-            result = build_push(con, settings.paths, card, window, context.run_id)
+            result = build_push(con, settings.paths, card, window, context.run_id,
+                                as_of_from_tags(context.run.tags))
         return dg.MaterializeResult(
             metadata={
                 "messages": result.messages,
@@ -367,13 +369,11 @@ def build_entitlements_asset(card: PolicyCard) -> dg.AssetsDefinition:
 
 
 def policy_asset_keys(card: PolicyCard) -> list[dg.AssetKey]:
-    """The assets a card yields: its cohort, a payout file when it pays directly, and push
-    messages unless it only recognises a group at a QR scan."""
+    """List the assets a card yields: its cohort; for policies that pay, a payout file, push
+    messages and a disclosure list; for QR policies, the entitlement list."""
     keys = [cohort_key(card)]
-    if card.mode == Mode.DIRECT:
-        keys.append(payout_key(card))
-    if card.mode in (Mode.DIRECT, Mode.CONFIRM):
-        keys += [push_key(card), disclosure_key(card)]
+    if card.pays:
+        keys += [payout_key(card), push_key(card), disclosure_key(card)]
     if card.mode == Mode.QR:
         keys.append(entitlements_key(card))
     return keys
