@@ -7,6 +7,7 @@ from mianshen_pipeline.defs.landing import build_landing_sensor, landing_assets
 from mianshen_pipeline.defs.policies import policy_assets
 from mianshen_pipeline.defs.public import public_catalogue
 from mianshen_pipeline.defs.quality import sla_data_requests
+from mianshen_pipeline.defs.reporting import reconciliation, reporting_job, reporting_schedule
 from mianshen_pipeline.defs.themes import theme_assets
 from mianshen_pipeline.resources import resources_from_env
 
@@ -16,9 +17,9 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     nightly = build_nightly_jobs()
     return dg.Definitions(
         assets=[*landing_assets(), sla_data_requests, *theme_assets(), *policy_assets(),
-                public_catalogue],
-        jobs=[ingest_job, *(n.job for n in nightly)],
-        schedules=[build_schedule(n) for n in nightly],
+                public_catalogue, reconciliation],
+        jobs=[ingest_job, *(n.job for n in nightly), reporting_job],
+        schedules=[*(build_schedule(n) for n in nightly), reporting_schedule],
         sensors=[build_landing_sensor(ingest_job)],
         resources=resources or resources_from_env(),
     )

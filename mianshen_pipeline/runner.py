@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from mianshen_pipeline.catalogue import load_catalogue
+from mianshen_pipeline.clock import AS_OF_TAG
 from mianshen_pipeline.defs.jobs import build_nightly_jobs
 from mianshen_pipeline.paths import Home
 
@@ -100,6 +101,14 @@ def run_cycle(
         summary.runs[nightly.name] = request.partition_key
         _collect(summary, result)
     assert summary is not None
+    report = defs.resolve_job_def("nightly_reporting").execute_in_process(
+        instance=instance,
+        tags={AS_OF_TAG: as_of.isoformat()},
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    summary.success = summary.success and report.success
+    _collect(summary, report)
     return summary
 
 
@@ -184,9 +193,14 @@ def format_summary(summary: CycleSummary, home: Home) -> str:
         elif name.startswith("disclosure/"):
             lines.append(f"  public: {meta.get('path')} ({meta.get('rows')} rows, shown until "
                          f"{meta.get('notice_until')})")
+        elif name.startswith("reporting/"):
+            pass
         elif name.startswith("suishenma/"):
             lines.append(f"  QR:     {meta.get('path')} ({meta.get('rows')} entitled)")
     expectation_warnings: dict[str, int] = {}
+    if "reporting/reconciliation" in summary.materialized:
+        lines.append(f"Evaluation report: "
+                     f"{summary.materialized['reporting/reconciliation'].get('report')}")
     for problem in summary.warnings:
         asset, _, check = problem.step.partition(":")
         if check.startswith("gx_"):

@@ -112,3 +112,32 @@ def test_cohort_changes_counted(home):
     assert november["new_entrants"] == 2
     assert november["leavers"] == 1
     assert november["continuing"] == october["eligible"] - 1
+
+
+def test_reconciliation_reports_omissions_and_errors(home):
+    write_world(home)
+    run(home, dt.date(2026, 10, 15))
+    run(home, dt.date(2026, 11, 15))
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        row = con.execute(
+            "SELECT eligible, paid, not_yet_paid, omissions, unmatched_lines FROM "
+            "reporting.reconciliation WHERE policy_id = 'elderly_allowance' AND "
+            "cycle = '2026-11'").fetchone()
+    november = paid_ids(dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    eligible, paid, not_yet_paid, omissions, unmatched = row
+    assert paid == len(november)
+    assert not_yet_paid == eligible - paid
+    assert omissions == 2  # no card and a lost card, eligible in October and November
+    assert unmatched == 0
+
+    # A death reported late: the November line was already issued and stays in the ledger.
+    paid_person = next(p for p in PEOPLE if p["id"] in november and not p.get("death"))
+    write_csv(drop(home.landing, "civil_affairs/death_records", "late.csv"),
+              ["id_no", "date_of_death"], [[paid_person["id"], "2026-10-20"]])
+    summary = run(home, dt.date(2026, 11, 20))
+    problems = {p.step: p.message for p in summary.problems}
+    assert "reporting/reconciliation:no_unmatched_payout_lines" in problems
+    assert "'elderly_allowance 2026-11': 1" in problems[
+        "reporting/reconciliation:no_unmatched_payout_lines"]
+    report = home.reports / "evaluation" / "evaluation_2026-11-20.html"
+    assert "老年综合津贴" in report.read_text(encoding="utf-8")
