@@ -145,6 +145,10 @@ class PolicyCard(_Strict):
     )
     push: PushRules
     budget_ceiling: float = Field(gt=0, description="Yuan per cycle.")
+    credit_exclusion: bool = Field(
+        default=False,
+        description="Whether subjects on a dishonesty list on the as-of date are excluded.",
+    )
     max_cohort_change: float = Field(
         default=0.3, ge=0,
         description="Share of the previous cohort that may enter or leave in one cycle "
@@ -178,6 +182,15 @@ class PolicyCard(_Strict):
         for name in self.condition_texts:
             if not name.startswith("cond_"):
                 raise ValueError(f"condition_texts key {name!r} must start with cond_")
+        # Conditions every rule gets from the pipeline's controls.
+        self.condition_texts.setdefault(
+            "cond_not_excluded_by_correction",
+            "未被批准的纠错排除 not excluded by an approved correction",
+        )
+        if self.credit_exclusion:
+            self.condition_texts.setdefault(
+                "cond_not_on_dishonesty_list", "不在失信名单上 not on a dishonesty list"
+            )
         for template in self.push.templates.values():
             if not (ASSETS_DIR / "templates" / template).is_file():
                 raise ValueError(f"push template {template} not found under assets/templates")

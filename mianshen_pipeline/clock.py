@@ -10,8 +10,13 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 AS_OF_TAG = "mianshen/as_of"
 
 
+def now() -> dt.datetime:
+    """Return the current time in Asia/Shanghai; the one clock drops and payouts are dated by."""
+    return dt.datetime.now(SHANGHAI)
+
+
 def today_in_shanghai() -> dt.date:
-    return dt.datetime.now(SHANGHAI).date()
+    return now().date()
 
 
 def as_of_from_tags(tags: Mapping[str, str]) -> dt.date:

@@ -172,15 +172,76 @@ def evaluate(
             f"{card.id}: rule {card.rule} returned {repeated[1]} rows for one subject "
             f"(a subject appears at most once per cycle); fix the rule's joins"
         )
+    joins, extra, control_conditions = _controls(con, card, columns)
+    conditions = conditions + control_conditions
     all_true = " AND ".join(f"coalesce({quote_ident(c)}, false)" for c in conditions)
     payee = "" if "payee_id" in columns else (
         ", subject_id AS payee_id, subject_name AS payee_name"
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _evaluation AS SELECT *{payee}, ({all_true}) AS eligible "
-        "FROM _rule"
-    )
+    # An approved inclusion makes a candidate eligible whatever its conditions, as long as
+    # the rule could compute its amount; an exclusion is one of the conditions.
+    included = "included_by_correction" if "included_by_correction" in extra else "false"
+    has_amount = "amount IS NOT NULL" if card.pays else "true"
+    sql = (f"CREATE OR REPLACE TEMP TABLE _evaluation AS SELECT *{payee}, "
+           f"({all_true}) OR ({included} AND {has_amount}) AS eligible FROM ("
+           f"SELECT r.*{''.join(', ' + e for e in extra.values())} FROM _rule AS r {joins})")
+    control_values = {"policy_id": card.id, "subject_type": card.service_object,
+                      "as_of": values["as_of"], "cycle_start": window.start}
+    con.execute(sql, {k: v for k, v in control_values.items()
+                      if k in set(_PLACEHOLDER.findall(sql))})
     return conditions, used
+
+
+def _controls(
+    con: duckdb.DuckDBPyConnection, card: PolicyCard, columns: list[str],
+) -> tuple[str, dict[str, str], list[str]]:
+    """Return the joins, extra columns and conditions every rule gets from the controls.
+
+    A card with ``credit_exclusion`` excludes subjects on a dishonesty list on the as-of
+    date (守信优先、失信受限). Approved corrections of the lead unit apply from the first
+    cycle that starts after their approval, unless a correction approved before that cycle
+    reverses them.
+    """
+    joins, extra, conditions = [], {}, []
+    if card.credit_exclusion and "cond_not_on_dishonesty_list" not in columns and (
+        table_exists(con, "staging", "credit__dishonest_entities")
+    ):
+        joins.append(
+            "LEFT JOIN (SELECT DISTINCT subject_id AS listed_id FROM "
+            "staging.credit__dishonest_entities WHERE subject_type = $subject_type "
+            "AND listed_on <= $as_of AND (removed_on IS NULL OR removed_on > $as_of)) AS dl "
+            "ON dl.listed_id = r.subject_id"
+        )
+        extra["cond_not_on_dishonesty_list"] = (
+            "dl.listed_id IS NULL AS cond_not_on_dishonesty_list"
+        )
+        conditions.append("cond_not_on_dishonesty_list")
+    if table_exists(con, "staging", "lead_units__corrections"):
+        joins.append(
+            """LEFT JOIN (
+                SELECT subject_id AS corrected_id,
+                       arg_max(action, approved_on) AS corrected_action,
+                       arg_max(correction_id, approved_on) AS corrected_by
+                FROM staging.lead_units__corrections
+                WHERE policy_id = $policy_id AND approved_on < $cycle_start
+                  AND action <> 'reverse'
+                  AND correction_id NOT IN (
+                      SELECT reverses FROM staging.lead_units__corrections
+                      WHERE policy_id = $policy_id AND action = 'reverse'
+                        AND approved_on < $cycle_start AND reverses IS NOT NULL)
+                GROUP BY subject_id
+            ) AS cr ON cr.corrected_id = r.subject_id"""
+        )
+        extra["cond_not_excluded_by_correction"] = (
+            "coalesce(cr.corrected_action <> 'exclude', true) "
+            "AS cond_not_excluded_by_correction"
+        )
+        extra["included_by_correction"] = (
+            "coalesce(cr.corrected_action = 'include', false) AS included_by_correction"
+        )
+        extra["correction_applied"] = "cr.corrected_by AS correction_applied"
+        conditions.append("cond_not_excluded_by_correction")
+    return " ".join(joins), extra, conditions
 
 
 def cohort_table(card: PolicyCard) -> str:

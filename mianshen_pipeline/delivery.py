@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from mianshen_pipeline import clock
 from mianshen_pipeline.catalogue import Mode, PolicyCard
 from mianshen_pipeline.cohorts import CycleWindow, cohort_table
 from mianshen_pipeline.paths import ASSETS_DIR, Home
@@ -124,9 +125,11 @@ def build_payout(
         "WHERE account_no IS NOT NULL AND idempotency_key NOT IN "
         "(SELECT idempotency_key FROM delivery.payout_ledger)"
     )
+    _failed_lines_to_retry(con, card, batch)
     issued_total, new_total = con.execute(
         "SELECT (SELECT coalesce(sum(amount), 0) FROM delivery.payout_ledger WHERE batch = ?), "
-        "(SELECT coalesce(sum(amount), 0) FROM _payout_new)", [batch]
+        "(SELECT coalesce(sum(amount), 0) FROM _payout_new) "
+        "+ (SELECT coalesce(sum(amount), 0) FROM _payout_retry)", [batch]
     ).fetchone()
     total = Decimal(issued_total) + Decimal(new_total)
     ceiling = Decimal(str(card.budget_ceiling))
@@ -140,15 +143,21 @@ def build_payout(
     con.execute(
         """
         INSERT INTO delivery.payout_ledger
-        SELECT idempotency_key, policy_id, period, subject_id, payee_type, payee_id,
+        SELECT idempotency_key, attempt, policy_id, period, subject_id, payee_type, payee_id,
                payee_name, bank_name, account_no, amount, $batch,
                (SELECT coalesce(max(line_no), 0) FROM delivery.payout_ledger
                 WHERE batch = $batch)
-                   + row_number() OVER (ORDER BY payee_id, idempotency_key),
-               'issued', $run_id, now()
-        FROM _payout_new
+                   + row_number() OVER (ORDER BY attempt, payee_id, idempotency_key),
+               'issued', $run_id, $issued_at
+        FROM (
+            SELECT 1 AS attempt, idempotency_key, policy_id, period, subject_id, payee_type,
+                   payee_id, payee_name, bank_name, account_no, amount FROM _payout_new
+            UNION ALL
+            SELECT attempt, idempotency_key, policy_id, period, subject_id, payee_type,
+                   payee_id, payee_name, bank_name, account_no, amount FROM _payout_retry
+        )
         """,
-        {"batch": batch, "run_id": run_id},
+        {"batch": batch, "run_id": run_id, "issued_at": clock.now()},
     )
     con.execute("COMMIT")
 
@@ -177,6 +186,42 @@ def build_payout(
          "currency": "CNY"},
     )
     return PayoutResult(target, manifest, lines, amount_total, without_account)
+
+
+_CURRENT_ACCOUNTS = {
+    "person": "SELECT id_no AS payee_id, bank_name, account_no FROM "
+              "staging.hrss__social_security_cards WHERE card_status = 'normal'",
+    "legal_entity": "SELECT uscc AS payee_id, bank_name, account_no FROM theme.legal_entity "
+                    "WHERE account_no IS NOT NULL",
+}
+
+
+def _failed_lines_to_retry(
+    con: duckdb.DuckDBPyConnection, card: PolicyCard, batch: str
+) -> None:
+    """Build ``_payout_retry``: lines finance reported failed after their latest attempt,
+    issued in an earlier cycle's file, whose payee now has another account."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _payout_retry AS
+        WITH latest AS (
+            SELECT * FROM delivery.payout_ledger WHERE policy_id = $policy_id
+            QUALIFY row_number() OVER (PARTITION BY idempotency_key ORDER BY attempt DESC) = 1
+        )
+        SELECT l.attempt + 1 AS attempt, l.idempotency_key, l.policy_id, l.period,
+               l.subject_id, l.payee_type, l.payee_id, l.payee_name,
+               a.bank_name, a.account_no, l.amount
+        FROM latest AS l
+        JOIN staging.finance__payment_results AS r
+            ON r.idempotency_key = l.idempotency_key AND r.status = 'failed'
+        JOIN landing.drops AS d
+            ON d.drop_id = r._drop_id AND d.received_at > l.issued_at
+        JOIN ({_CURRENT_ACCOUNTS[card.service_object]}) AS a
+            ON a.payee_id = l.payee_id AND a.account_no <> l.account_no
+        WHERE l.batch <> $batch
+        """,
+        {"policy_id": card.id, "batch": batch},
+    )
 
 
 @dataclass

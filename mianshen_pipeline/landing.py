@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from mianshen_pipeline import clock
 from mianshen_pipeline.contracts import DatasetContract
 from mianshen_pipeline.decoding import Decoded, UnreadableFile, decode
 from mianshen_pipeline.paths import Home
@@ -142,7 +143,7 @@ class DropOutcome:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(SHANGHAI)
+    return clock.now()
 
 
 def _move(source: Path, target: Path) -> None:

@@ -46,8 +46,11 @@ CREATE TABLE IF NOT EXISTS landing.deliveries (
 -- The payout ledger: every payout line ever issued, one per policy, subject and period (the
 -- idempotency key). A line in the ledger is never issued again; each payout file is written
 -- from the ledger rows of its batch (policy and cycle), so a re-run reproduces it exactly.
+-- A line that finance reports as failed is issued again, with the same key and the next
+-- attempt number, once the payee's account has changed; a successful line is final.
 CREATE TABLE IF NOT EXISTS delivery.payout_ledger (
-    idempotency_key VARCHAR PRIMARY KEY,
+    idempotency_key VARCHAR NOT NULL,
+    attempt INTEGER NOT NULL,
     policy_id VARCHAR NOT NULL,
     period VARCHAR NOT NULL,
     subject_id VARCHAR NOT NULL,
@@ -61,7 +64,8 @@ CREATE TABLE IF NOT EXISTS delivery.payout_ledger (
     line_no BIGINT NOT NULL,
     status VARCHAR NOT NULL,
     issued_run_id VARCHAR,
-    issued_at TIMESTAMPTZ NOT NULL
+    issued_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (idempotency_key, attempt)
 );
 
 -- Every message pushed, with the deadline of a confirmation request.

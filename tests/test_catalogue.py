@@ -45,7 +45,7 @@ def test_case_mismatch_reported():
 def test_policy_test_command():
     result = CliRunner().invoke(main, ["policy", "test", "elderly_allowance"])
     assert result.exit_code == 0, result.output
-    assert "4 passed, 0 failed" in result.output
+    assert "5 passed, 0 failed" in result.output
     result = CliRunner().invoke(main, ["policy", "test", "no_such_policy"])
     assert result.exit_code == 1
     assert "no policy 'no_such_policy'" in result.output
@@ -135,7 +135,8 @@ def test_explain_eligible(staged):
     result = explain(staged, card, "2026-11", "110101195001010113", "310105")
     assert result.eligible
     assert result.amount == 150.0
-    assert [c[1] for c in result.conditions] == [True, True, True]
+    assert [c[1] for c in result.conditions] == [True, True, True, True]
+    assert result.conditions[-1][0] == "cond_not_excluded_by_correction"
     assert result.sources[0] == "household_register: psb/household_register drop d1 " \
                                 "(hjrk.csv), row 2"
     text = format_explanation(result, "110101********0113")

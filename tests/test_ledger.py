@@ -120,3 +120,48 @@ def test_backfill_reproduces_earlier_file(home):
         ).fetchone()[0]
     assert duplicates == 0
     assert len(october) == len(ledger(home, "elderly_allowance/2026-10"))
+
+
+def test_failed_payment_retried_after_account_change(home, monkeypatch):
+    from mianshen_pipeline import clock
+
+    def received(day):
+        moment = dt.datetime.combine(day, dt.time(9), clock.SHANGHAI)
+        monkeypatch.setattr(clock, "now", lambda: moment)
+
+    write_world(home)
+    received(dt.date(2026, 11, 15))
+    run(home, dt.date(2026, 11, 15))
+    november, november_path = payout(home, "2026-11")
+    failed, succeeded = november[0], november[1]
+
+    received(dt.date(2026, 11, 20))
+    write_csv(drop(home.landing, "finance/payment_results", "results.csv"),
+              ["idempotency_key", "status", "reason"],
+              [[failed["idempotency_key"], "失败", "账户已销户"],
+               [succeeded["idempotency_key"], "成功", ""]])
+    [cards] = list((home.archive / "hrss" / "social_security_cards").glob("*/cards.jsonl"))
+    changed = []
+    for line in cards.read_text(encoding="utf-8").splitlines():
+        card = json.loads(line)
+        if card["id_no"] in (failed["payee_id"], succeeded["payee_id"]):
+            card["account_no"] = "6222888800000000" + card["id_no"][-3:]
+        changed.append(json.dumps(card, ensure_ascii=False))
+    target = drop(home.landing, "hrss/social_security_cards", "cards-new.jsonl")
+    target.write_text("\n".join(changed) + "\n", encoding="utf-8")
+    target.with_name(target.name + ".ok").write_bytes(b"")
+    before = november_path.read_bytes()
+    run(home, dt.date(2026, 11, 20))
+    assert november_path.read_bytes() == before  # a retry goes to a later cycle's file
+
+    received(dt.date(2026, 12, 2))
+    run(home, dt.date(2026, 12, 2))
+    december, december_path = payout(home, "2026-12")
+    retries = [r for r in december if r["period"] == "2026-11"]
+    assert [(r["idempotency_key"], r["account_no"]) for r in retries] == [
+        (failed["idempotency_key"], "6222888800000000" + failed["payee_id"][-3:])
+    ]
+    assert_matches_manifest(december_path)
+    again = december_path.read_bytes()
+    run(home, dt.date(2026, 12, 3))
+    assert december_path.read_bytes() == again

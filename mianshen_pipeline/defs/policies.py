@@ -202,8 +202,8 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
                               description="The payout file's sha256 and rows match its "
                               "manifest."),
             dg.AssetCheckSpec("one_line_per_subject", asset=key, blocking=True,
-                              description="No subject is paid twice for a period, across "
-                              "every file the ledger has issued."),
+                              description="No subject is paid twice for a period in one "
+                              "file; a failed line comes back only in a later file."),
             dg.AssetCheckSpec("within_budget", asset=key, blocking=True,
                               description=f"The cycle's total is at most the budget ceiling "
                               f"of {card.budget_ceiling:,.2f} yuan; otherwise nothing is "
@@ -218,8 +218,8 @@ def build_payout_asset(card: PolicyCard) -> dg.AssetsDefinition:
             result = build_payout(con, settings.paths, card, window, context.run_id)
             repeated = con.execute(
                 "SELECT count(*) FROM (SELECT subject_id, period FROM delivery.payout_ledger "
-                "WHERE policy_id = ? GROUP BY subject_id, period HAVING count(*) > 1)",
-                [card.id],
+                "WHERE batch = ? GROUP BY subject_id, period HAVING count(*) > 1)",
+                [f"{card.id}/{window.key}"],
             ).fetchone()[0]
         budget = dg.AssetCheckResult(
             check_name="within_budget", passed=result.over_budget_by is None,

@@ -2,7 +2,7 @@
 --
 -- Rule for cycle month M, for every enterprise with employment records in M:
 --   * registered in the served district and active, and not on a dishonesty list on the
---     as-of date;
+--     as-of date (the card's credit_exclusion control);
 --   * it has at least one qualifying hire: a person whose first month insured with it is M
 --     and who graduated in M's year or up to $graduate_years_back years before, or was aged
 --     $youth_min_age to $youth_max_age (16-24) on the first day of M;
@@ -46,13 +46,6 @@ hires AS (
 employers AS (
     SELECT DISTINCT uscc FROM staging.hrss__employment_records
     WHERE month = strftime($cycle_start, '%Y-%m')
-),
-dishonest AS (
-    SELECT DISTINCT subject_id
-    FROM staging.credit__dishonest_entities
-    WHERE subject_type = 'legal_entity'
-      AND listed_on <= $as_of
-      AND (removed_on IS NULL OR removed_on > $as_of)
 )
 SELECT
     x.uscc AS subject_id,
@@ -60,11 +53,9 @@ SELECT
     coalesce(e.district_code = $served_district, false) AS cond_registered_in_district,
     coalesce(e.status = 'active', false) AS cond_active,
     coalesce(h.qualifying_hires, 0) > 0 AS cond_has_qualifying_hires,
-    d.subject_id IS NULL AS cond_not_on_dishonesty_list,
     coalesce(h.qualifying_hires, 0) AS qualifying_hires,
     CAST(coalesce(h.qualifying_hires, 0) * $amount_per_hire AS DECIMAL(18, 2)) AS amount,
     e.source_drop_id || ':' || e.source_row AS source_enterprise_register
 FROM employers AS x
 LEFT JOIN theme.legal_entity AS e ON e.uscc = x.uscc
 LEFT JOIN hires AS h ON h.uscc = x.uscc
-LEFT JOIN dishonest AS d ON d.subject_id = x.uscc

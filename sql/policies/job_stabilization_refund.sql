@@ -7,7 +7,7 @@
 --   * layoff rate = 1 - headcount in December Y / headcount in December Y-1, at most
 --     $max_layoff_rate (5.5 %), or $small_employer_max_layoff_rate (20 %) when the December
 --     Y-1 headcount was $small_employer_headcount (30) or fewer;
---   * not on a dishonesty list on the as-of date.
+--   * not on a dishonesty list on the as-of date (the card's credit_exclusion control).
 -- Refund: refund_share_by_size (60 % medium, small and micro; 30 % large) of premiums paid
 -- in Y, rounded to the fen.
 -- Source: Shanghai 2024 refund round (advisory summary of the municipal notice).
@@ -25,13 +25,6 @@ WITH contributions AS (
     FROM staging.hrss__unemployment_insurance
     GROUP BY uscc
 ),
-dishonest AS (
-    SELECT DISTINCT subject_id
-    FROM staging.credit__dishonest_entities
-    WHERE subject_type = 'legal_entity'
-      AND listed_on <= $as_of
-      AND (removed_on IS NULL OR removed_on > $as_of)
-),
 measured AS (
     SELECT
         e.*,
@@ -42,11 +35,9 @@ measured AS (
         CASE WHEN c.headcount_december_before > 0
              THEN 1 - c.headcount_december / c.headcount_december_before END AS layoff_rate,
         CASE WHEN c.headcount_december_before <= $small_employer_headcount
-             THEN $small_employer_max_layoff_rate ELSE $max_layoff_rate END AS layoff_limit,
-        d.subject_id IS NOT NULL AS dishonest
+             THEN $small_employer_max_layoff_rate ELSE $max_layoff_rate END AS layoff_limit
     FROM theme.legal_entity AS e
     LEFT JOIN contributions AS c USING (uscc)
-    LEFT JOIN dishonest AS d ON d.subject_id = e.uscc
 )
 SELECT
     m.uscc AS subject_id,
@@ -55,7 +46,6 @@ SELECT
     m.status = 'active' AS cond_active,
     m.months_paid = 12 AS cond_insured_all_year,
     coalesce(m.layoff_rate <= m.layoff_limit, false) AS cond_layoff_rate_within_limit,
-    NOT m.dishonest AS cond_not_on_dishonesty_list,
     m.size,
     m.months_paid,
     m.headcount_december_before,

@@ -13,6 +13,7 @@ previous AS (
 paid AS (
     SELECT policy_id, period AS cycle, subject_id, amount, issued_at
     FROM delivery.payout_ledger
+    QUALIFY row_number() OVER (PARTITION BY idempotency_key ORDER BY attempt DESC) = 1
 ),
 confirmed AS (
     SELECT policy_id, cycle, count(*) FILTER (decision = 'confirm') AS confirmed,
