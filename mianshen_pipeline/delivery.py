@@ -142,13 +142,14 @@ def build_payout(
     con.execute("BEGIN TRANSACTION")
     con.execute(
         """
-        INSERT INTO delivery.payout_ledger
+        INSERT INTO delivery.payout_ledger BY NAME
         SELECT idempotency_key, attempt, policy_id, period, subject_id, payee_type, payee_id,
-               payee_name, bank_name, account_no, amount, $batch,
+               payee_name, bank_name, account_no, amount, $batch AS batch,
                (SELECT coalesce(max(line_no), 0) FROM delivery.payout_ledger
                 WHERE batch = $batch)
-                   + row_number() OVER (ORDER BY attempt, payee_id, idempotency_key),
-               'issued', $run_id, $issued_at
+                   + row_number() OVER (ORDER BY attempt, payee_id, idempotency_key)
+                   AS line_no,
+               'issued' AS status, $run_id AS issued_run_id, $issued_at AS issued_at
         FROM (
             SELECT 1 AS attempt, idempotency_key, policy_id, period, subject_id, payee_type,
                    payee_id, payee_name, bank_name, account_no, amount FROM _payout_new

@@ -10,6 +10,7 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mianshen_pipeline.catalogue import load_catalogue
+from mianshen_pipeline.cohorts import cycle_window
 from mianshen_pipeline.paths import ASSETS_DIR
 from mianshen_pipeline.warehouse import quote_literal, read_sql, table_exists
 
@@ -20,13 +21,28 @@ _templates = Environment(loader=FileSystemLoader(ASSETS_DIR / "templates"),
 def reconcile(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Rebuild ``reporting.reconciliation`` from every cohort table; return its rows."""
     con.execute("CREATE SCHEMA IF NOT EXISTS reporting")
-    parts = [
-        f"SELECT {quote_literal(card.id)} AS policy_id, cycle, subject_id, amount "
-        f"FROM cohort.{card.id}"
-        for card in load_catalogue().values()
-        if card.pays and table_exists(con, "cohort", card.id)
-    ] or ["SELECT NULL::VARCHAR AS policy_id, NULL::VARCHAR AS cycle, "
-          "NULL::VARCHAR AS subject_id, NULL::DECIMAL(18, 2) AS amount WHERE false"]
+    parts = []
+    for card in load_catalogue().values():
+        if not (card.pays and table_exists(con, "cohort", card.id)):
+            continue
+        columns = {row[0] for row in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "'cohort' AND table_name = ?", [card.id]).fetchall()}
+        correction = "correction_applied" if "correction_applied" in columns else "NULL"
+        starts = ", ".join(
+            f"({quote_literal(key)}, DATE '{cycle_window(card.cycle, key).start}')"
+            for (key,) in con.execute(f"SELECT DISTINCT cycle FROM cohort.{card.id}").fetchall()
+        ) or "(NULL, NULL)"
+        parts.append(
+            f"SELECT {quote_literal(card.id)} AS policy_id, c.cycle, c.subject_id, c.amount, "
+            f"w.cycle_start, CAST({correction} AS VARCHAR) AS correction_applied "
+            f"FROM cohort.{card.id} AS c JOIN (VALUES {starts}) AS w(cycle, cycle_start) "
+            "USING (cycle)"
+        )
+    if not parts:
+        parts = ["SELECT NULL::VARCHAR AS policy_id, NULL::VARCHAR AS cycle, "
+                 "NULL::VARCHAR AS subject_id, NULL::DECIMAL(18, 2) AS amount, "
+                 "NULL::DATE AS cycle_start, NULL::VARCHAR AS correction_applied WHERE false"]
     con.execute(read_sql("reporting/reconciliation.sql").replace(
         "{cohorts}", " UNION ALL ".join(parts)))
     cursor = con.execute("SELECT * FROM reporting.reconciliation")

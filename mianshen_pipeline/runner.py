@@ -120,7 +120,10 @@ def _collect(summary: CycleSummary, result) -> None:
             summary.materialized[name] = _metadata_values(materialization.metadata)
         elif event.is_step_failure:
             error = event.step_failure_data.error
-            message = error.message.strip() if error else "failed"
+            message = "failed"
+            if error is not None:
+                # Dagster wraps the asset's exception; its cause says what went wrong.
+                message = (error.cause or error).message.strip()
             user = event.step_failure_data.user_failure_data
             if user and user.description:
                 message = user.description

@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS delivery.payout_ledger (
     PRIMARY KEY (idempotency_key, attempt)
 );
 
+-- NOTE: a warehouse whose payout_ledger predates the attempt column keeps its old primary
+-- key on idempotency_key alone; the column is added here, but retries there need the table
+-- rebuilt with the key (idempotency_key, attempt).
+ALTER TABLE delivery.payout_ledger ADD COLUMN IF NOT EXISTS attempt INTEGER DEFAULT 1;
+
 -- Every message pushed, with the deadline of a confirmation request.
 CREATE TABLE IF NOT EXISTS delivery.push_log (
     policy_id VARCHAR NOT NULL,

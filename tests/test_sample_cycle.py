@@ -76,3 +76,21 @@ def test_definitions_validate_command(home):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "All code locations passed validation" in result.stderr + result.stdout
+
+
+def test_no_personal_data_in_event_logs(home):
+    world = generate_world(persons=1500, seed=3, as_of=AS_OF)
+    write_drops(world, home.landing, defect_share=0.02, seed=3)
+    defs = build_definitions(resources_from_env(home.root))
+    with dg.DagsterInstance.ephemeral() as instance:
+        run_cycle(AS_OF, instance, defs)
+        runs = [record.dagster_run.run_id for record in instance.get_run_records()]
+        text = "\n".join(
+            dg.serialize_value(entry) for run_id in runs for entry in instance.all_logs(run_id)
+        )
+    assert len(runs) == 4
+    assert "********" in text
+    secrets = {p["id_no"] for p in world.persons} | {p["name"] for p in world.persons}
+    secrets |= {c["account_no"] for c in world.cards}
+    found = [s for s in secrets if s and (s in text or json.dumps(s)[1:-1] in text)]
+    assert found == []

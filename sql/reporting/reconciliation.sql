@@ -1,9 +1,12 @@
 -- Reconciliation per policy and cycle: eligible, pushed, confirmed, paid and not yet paid,
 -- with omissions (eligible in this and the previous cycle, paid for neither) and payout
--- lines without a matching eligible row. Reads {cohorts}: every cohort table, unioned.
+-- lines without a matching eligible row, the average days from the start of the cycle to
+-- the payout line, and the eligible subjects included or excluded by a correction. Reads
+-- {cohorts}: every cohort table, unioned.
 CREATE OR REPLACE TABLE reporting.reconciliation AS
 WITH eligible AS (
-    SELECT policy_id, cycle, subject_id, amount FROM ({cohorts})
+    SELECT policy_id, cycle, subject_id, amount, cycle_start, correction_applied
+    FROM ({cohorts})
 ),
 previous AS (
     SELECT e.*, lag(cycle) OVER (PARTITION BY policy_id, subject_id ORDER BY cycle)
@@ -41,6 +44,10 @@ per_cycle AS (
         count(p.subject_id) AS paid,
         coalesce(sum(p.amount), 0) AS paid_amount,
         count(*) - count(p.subject_id) AS not_yet_paid,
+        round(avg(date_diff('day', e.cycle_start,
+                            CAST(timezone('Asia/Shanghai', p.issued_at) AS DATE))), 1)
+            AS days_to_payout,
+        count(e.correction_applied) AS corrected,
         count(*) FILTER (
             p.subject_id IS NULL AND e.previous_cycle IS NOT NULL
             AND NOT EXISTS (SELECT 1 FROM paid AS q WHERE q.policy_id = e.policy_id
