@@ -179,7 +179,7 @@ def evaluate(
         ", subject_id AS payee_id, subject_name AS payee_name"
     )
     # An approved inclusion makes a candidate eligible whatever its conditions, as long as
-    # the rule could compute its amount; an exclusion is one of the conditions.
+    # the rule could compute its amount. An exclusion is one of the conditions.
     included = "included_by_correction" if "included_by_correction" in extra else "false"
     has_amount = "amount IS NOT NULL" if card.pays else "true"
     sql = (f"CREATE OR REPLACE TEMP TABLE _evaluation AS SELECT *{payee}, "

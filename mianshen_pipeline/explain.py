@@ -1,5 +1,5 @@
 """Explanations of single decisions: why a subject is or is not eligible for a policy in a
-cycle (explain), and how a subject stands against every policy (政策体检, checkup)."""
+cycle (explain), and the outcome of every policy for one subject (政策体检, checkup)."""
 
 from __future__ import annotations
 

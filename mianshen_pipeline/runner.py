@@ -122,7 +122,7 @@ def _collect(summary: CycleSummary, result) -> None:
             error = event.step_failure_data.error
             message = "failed"
             if error is not None:
-                # Dagster wraps the asset's exception; its cause says what went wrong.
+                # Dagster wraps the asset's exception, and its cause names what went wrong.
                 message = (error.cause or error).message.strip()
             user = event.step_failure_data.user_failure_data
             if user and user.description:

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS landing.deliveries (
 );
 
 -- The payout ledger: every payout line ever issued, one per policy, subject and period (the
--- idempotency key). A line in the ledger is never issued again; each payout file is written
+-- idempotency key). A line in the ledger is never issued again. Each payout file is written
 -- from the ledger rows of its batch (policy and cycle), so a re-run reproduces it exactly.
 -- A line that finance reports as failed is issued again, with the same key and the next
 -- attempt number, once the payee's account has changed; a successful line is final.
