@@ -262,6 +262,13 @@ def build_push(
     source = _cohort_source(con, card)
     if card.push.audience == "new_entrants" and source != "_no_cohort":
         source = f"(SELECT * FROM {source} WHERE new_entrant)"
+    if card.push.frequency == "once" and source != "_no_cohort":
+        # A subject messaged in an earlier cycle is not messaged again.
+        source = (
+            f"(SELECT * FROM {source} AS o WHERE NOT EXISTS (SELECT 1 FROM delivery.push_log "
+            f"AS p WHERE p.policy_id = {quote_literal(card.id)} AND p.subject_id = o.subject_id "
+            "AND p.cycle < o.cycle))"
+        )
     if card.mode == Mode.CONFIRM and source != "_no_cohort":
         # A subject who already confirmed or declined this cycle is not asked again.
         source = (
