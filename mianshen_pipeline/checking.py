@@ -13,17 +13,37 @@ from mianshen_pipeline.decoding import UnreadableFile
 from mianshen_pipeline.landing import inspect
 from mianshen_pipeline.quality import RejectedDrop
 from mianshen_pipeline.receipts import build_findings
-from mianshen_pipeline.warehouse import configure
+from mianshen_pipeline.warehouse import configure, quote_literal
 
 
-def check_file(path: Path, dataset: str) -> tuple[str, bool]:
-    """Return a readable report of the findings and whether the drop would be accepted."""
+def _load_references(con: duckdb.DuckDBPyConnection, warehouse: Path | None) -> str:
+    """Copy what the dataset's checks against the warehouse read, from a warehouse file."""
+    if warehouse is None or not warehouse.exists():
+        return ("note: no warehouse found, so rows were checked as if nobody had been asked "
+                "to confirm yet")
+    con.execute(f"ATTACH {quote_literal(str(warehouse))} AS source (READ_ONLY)")
+    try:
+        con.execute("INSERT INTO delivery.push_log SELECT * FROM source.delivery.push_log")
+    finally:
+        con.execute("DETACH source")
+    return f"note: requests and deadlines were read from {warehouse}"
+
+
+def check_file(path: Path, dataset: str, warehouse: Path | None = None) -> tuple[str, bool]:
+    """Return a readable report of the findings and whether the drop would be accepted.
+
+    Checks against earlier deliveries, such as whether a confirmation was requested, read
+    the warehouse file ``warehouse`` when it is given and exists.
+    """
     contracts = load_contracts()
     if dataset not in contracts:
         known = ", ".join(sorted(contracts))
         return f"{dataset}: no such dataset contract; known datasets: {known}", False
     contract = contracts[dataset]
     con = configure(duckdb.connect(":memory:"))
+    notes = []
+    if contract.row_checks:
+        notes.append(_load_references(con, warehouse))
     try:
         with tempfile.TemporaryDirectory(prefix="mianshen-check-") as workdir:
             try:
@@ -35,7 +55,7 @@ def check_file(path: Path, dataset: str) -> tuple[str, bool]:
         con.close()
 
     decoded, checked = inspection.decoded, inspection.checked
-    lines = [
+    lines = notes + [
         f"ACCEPTED {path.name} for {dataset} ({decoded.format}"
         f"{', ' + decoded.encoding if decoded.encoding else ''}): read {decoded.rows_read}, "
         f"accepted {checked.accepted}, quarantined {checked.quarantined}",

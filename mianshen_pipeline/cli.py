@@ -79,16 +79,27 @@ def cycle(as_of: dt.datetime | None, verbose: bool) -> None:
     import dagster as dg
 
     from mianshen_pipeline.clock import today_in_shanghai
-    from mianshen_pipeline.runner import CycleDateError, format_summary, run_cycle
+    from mianshen_pipeline.runner import (
+        CLI_TAG,
+        CycleDateError,
+        cycle_lock,
+        format_summary,
+        release_dead_runs,
+        run_cycle,
+    )
 
     home = _home()
     _dagster_home(home)
     day = as_of.date() if as_of else today_in_shanghai()
-    with dg.DagsterInstance.get() as instance:
-        try:
-            summary = run_cycle(day, instance, log_level="INFO" if verbose else "CRITICAL")
-        except CycleDateError as exc:
-            raise click.ClickException(str(exc)) from exc
+    try:
+        with cycle_lock(home), dg.DagsterInstance.get() as instance:
+            for run_id in release_dead_runs(instance):
+                click.echo(f"marked run {run_id[:8]} failed: its process ended while it ran, "
+                           "and its concurrency slot is free again", err=True)
+            summary = run_cycle(day, instance, log_level="INFO" if verbose else "CRITICAL",
+                                tags={CLI_TAG: "cli"})
+    except CycleDateError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(format_summary(summary, home))
     if not summary.success:
         sys.exit(1)
@@ -113,7 +124,7 @@ def check(file: Path, dataset: str) -> None:
     """Check a file against its dataset contract before dropping it."""
     from mianshen_pipeline.checking import check_file
 
-    report, accepted = check_file(file, dataset)
+    report, accepted = check_file(file, dataset, Home(home_from_env()).warehouse)
     click.echo(report)
     if not accepted:
         sys.exit(1)

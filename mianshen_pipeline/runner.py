@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,11 +69,50 @@ def _metadata_values(metadata: dict) -> dict:
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
+CLI_TAG = "mianshen/launched_by"
+
+
+@contextmanager
+def cycle_lock(home: Home) -> Iterator[None]:
+    """Hold an exclusive lock on the home while a cycle runs from the command line.
+
+    The lock is released by the operating system when the process dies, so holding it proves
+    that no other command-line cycle on this home is alive.
+    """
+    path = home.root / ".cycle.lock"
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise CycleDateError(
+                f"another `mianshen cycle` is running on {home.root}; wait for it to finish"
+            ) from exc
+        yield
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark command-line runs left in progress by a killed process as failed, and free the
+    concurrency slots they hold; call only while holding ``cycle_lock``."""
+    stale = instance.get_run_records(dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING,
+                  dg.DagsterRunStatus.NOT_STARTED],
+        tags={CLI_TAG: "cli"},
+    ))
+    released = []
+    for record in stale:
+        run = record.dagster_run
+        instance.report_run_failed(run, "the process running it ended without finishing")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released
+
+
 def run_cycle(
     as_of: dt.date,
     instance: dg.DagsterInstance,
     defs: dg.Definitions | None = None,
     log_level: str = "CRITICAL",
+    tags: dict[str, str] | None = None,
 ) -> CycleSummary:
     """Execute every nightly job for ``as_of`` in this process, the main one first, and
     summarise them together."""
@@ -91,7 +133,7 @@ def run_cycle(
         result = job.execute_in_process(
             instance=instance,
             partition_key=request.partition_key,
-            tags=request.tags,
+            tags={**request.tags, **(tags or {})},
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
@@ -103,7 +145,7 @@ def run_cycle(
     assert summary is not None
     report = defs.resolve_job_def("nightly_reporting").execute_in_process(
         instance=instance,
-        tags={AS_OF_TAG: as_of.isoformat()},
+        tags={AS_OF_TAG: as_of.isoformat(), **(tags or {})},
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )

@@ -250,7 +250,8 @@ def validate_drop(
         config = expectation.configuration
         outcomes[config.meta["check"]] = ExpectationOutcome(
             check=config.meta["check"], expectation_type=config.type,
-            column=config.kwargs.get("column") or config.kwargs.get("column_A"),
+            column=(config.kwargs.get("column") or config.kwargs.get("column_A")
+                    or (config.kwargs.get("column_list") or [None])[0]),
             severity=str(expectation.severity.value), action=config.meta["action"],
             reason=config.meta["reason"], mostly=config.kwargs.get("mostly") or 1.0,
         )

@@ -82,6 +82,7 @@ def test_confirmation_paid_next_cycle(home, clock):
         ["childcare_subsidy", "2026-10", CHILDREN[0], "确认", "2026-10-25"],
         ["childcare_subsidy", "2026-10", CHILDREN[1], "放弃", "2026-10-26"],
         ["childcare_subsidy", "2026-10", STRANGER, "确认", "2026-10-26"],
+        ["childcare_subsidy", "2026-10", CHILDREN[2], "确认", "2026-10-19"],
     ])
     run(home, dt.date(2026, 10, 28))
     clock(dt.date(2026, 11, 26))
@@ -93,8 +94,10 @@ def test_confirmation_paid_next_cycle(home, clock):
     assert not [p for p in summary.problems if "childcare" in p.step]
 
     receipts = quarantined(home, "two_pages/confirmations")
-    [stranger] = receipts["c1.csv"]["quarantined_rows"]
+    stranger, early = receipts["c1.csv"]["quarantined_rows"]
     assert stranger["check"] == "not_requested"
+    assert early["check"] == "before_request"
+    assert "before the request of 2026-10-20" in early["reason"]
     assert STRANGER not in json.dumps(receipts, ensure_ascii=False)
     [late] = receipts["c2.csv"]["quarantined_rows"]
     assert late["check"] == "after_deadline"

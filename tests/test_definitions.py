@@ -81,3 +81,18 @@ def test_cycle_date_outside_partitions(home):
     assert result.exit_code == 1
     assert "no monthly cycle 2015-06 for the date 2015-06-01" in result.output
     assert "Traceback" not in result.output
+
+
+def test_dead_cli_run_released():
+    from mianshen_pipeline.runner import CLI_TAG, release_dead_runs
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        dead = dg.DagsterRun(job_name="nightly_cycle", run_id="0" * 32,
+                             status=dg.DagsterRunStatus.STARTED, tags={CLI_TAG: "cli"})
+        other = dg.DagsterRun(job_name="nightly_cycle", run_id="1" * 32,
+                              status=dg.DagsterRunStatus.STARTED)
+        instance.add_run(dead)
+        instance.add_run(other)
+        assert release_dead_runs(instance) == ["0" * 32]
+        assert instance.get_run_by_id("0" * 32).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id("1" * 32).status == dg.DagsterRunStatus.STARTED

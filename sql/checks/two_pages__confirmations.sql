@@ -1,6 +1,6 @@
 -- Confirmations are accepted only from subjects who were asked to confirm that policy and
--- cycle, and only on or before the deadline of the request (the first request's deadline
--- when a subject was reminded).
+-- cycle, on or after the day they were first asked and on or before that request's
+-- deadline.
 SELECT c._row, 'subject_id' AS "column", 'not_requested' AS "check",
        'no confirmation was requested from this subject for ' || c.policy_id || ' '
            || c.cycle || '; only subjects who were asked can confirm' AS reason
@@ -21,3 +21,13 @@ JOIN delivery.push_log AS p
    AND p.template = 'confirm_request'
 GROUP BY c._row, c.decided_at
 HAVING c.decided_at > min(p.deadline)
+UNION ALL
+SELECT c._row, 'decided_at', 'before_request',
+       'decided on ' || c.decided_at || ', before the request of ' || min(p.pushed_on)
+           || '; check the date of the decision'
+FROM _checked AS c
+JOIN delivery.push_log AS p
+    ON p.policy_id = c.policy_id AND p.cycle = c.cycle AND p.subject_id = c.subject_id
+   AND p.template = 'confirm_request'
+GROUP BY c._row, c.decided_at
+HAVING c.decided_at < min(p.pushed_on)

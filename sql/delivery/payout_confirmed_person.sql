@@ -1,7 +1,8 @@
 -- Payout candidates of a one-click confirmation policy in the run for cycle $cycle: every
 -- subject who confirmed an earlier cycle's request in a drop received before this cycle
--- began, and who is still eligible in this cycle. The line is for the confirmed cycle and
--- goes to the account the subject chose when confirming, or else to its usual account.
+-- began, and who is still in the cohort of the confirmed cycle (a recomputation of that
+-- cycle can remove them). The line is for the confirmed cycle and goes to the account the
+-- subject chose when confirming, or else to its usual account.
 WITH confirmed AS (
     SELECT k.cycle, k.subject_id, k.account_no
     FROM staging.two_pages__confirmations AS k
@@ -16,7 +17,7 @@ SELECT
     c.subject_id,
     c.payee_id,
     c.payee_name,
-    card.bank_name AS bank_name,
+    CASE WHEN k.account_no IS NULL THEN card.bank_name END AS bank_name,
     coalesce(k.account_no, card.account_no) AS account_no,
     CAST(c.amount AS DECIMAL(18, 2)) AS amount,
     left(sha256($policy_id || '|' || c.cycle || '|' || c.subject_id), 32) AS idempotency_key
@@ -25,4 +26,3 @@ JOIN confirmed AS k ON k.cycle = c.cycle AND k.subject_id = c.subject_id
 LEFT JOIN staging.hrss__social_security_cards AS card
     ON card.id_no = c.payee_id AND card.card_status = 'normal'
 WHERE c.cycle < $cycle
-  AND c.subject_id IN (SELECT subject_id FROM {cohort} WHERE cycle = $cycle)
