@@ -50,7 +50,7 @@ def check_file(path: Path, dataset: str, warehouse: Path | None = None) -> tuple
                 inspection = inspect(con, path, contract, Path(workdir), today_in_shanghai())
             except (UnreadableFile, RejectedDrop) as exc:
                 return f"REJECTED {path.name} for {dataset}: {exc}", False
-        findings = build_findings(con, contract)
+        findings = build_findings(con)
     finally:
         con.close()
 

@@ -81,7 +81,7 @@ def cycle(as_of: dt.datetime | None, verbose: bool) -> None:
     from mianshen_pipeline.clock import today_in_shanghai
     from mianshen_pipeline.runner import (
         CLI_TAG,
-        CycleDateError,
+        CycleError,
         cycle_lock,
         format_summary,
         release_dead_runs,
@@ -98,7 +98,7 @@ def cycle(as_of: dt.datetime | None, verbose: bool) -> None:
                            "and its concurrency slot is free again", err=True)
             summary = run_cycle(day, instance, log_level="INFO" if verbose else "CRITICAL",
                                 tags={CLI_TAG: "cli"})
-    except CycleDateError as exc:
+    except CycleError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_summary(summary, home))
     if not summary.success:

@@ -443,7 +443,7 @@ def _process(
 
     findings = None
     if decoded is not None:
-        findings = build_findings(con, contract)
+        findings = build_findings(con)
         if outcome.rows_quarantined:
             _write_quarantine(con, home, contract, drop_id)
     log(

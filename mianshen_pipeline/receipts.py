@@ -9,7 +9,6 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from mianshen_pipeline.contracts import DatasetContract
 from mianshen_pipeline.paths import ASSETS_DIR, Home
 
 RECEIPT_ROW_LIMIT = 1000
@@ -44,9 +43,8 @@ def fix_for(check: str) -> str:
     return _FIXES.get(check, "correct the value and deliver again")
 
 
-def build_findings(con: duckdb.DuckDBPyConnection, contract: DatasetContract) -> dict:
+def build_findings(con: duckdb.DuckDBPyConnection) -> dict:
     """Summarise ``_quarantined``: counts and masked examples per failed check and row list."""
-    del contract
     summary = con.execute(
         f"""
         SELECT e."column", e."check", count(*) AS rows,

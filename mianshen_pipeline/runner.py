@@ -39,8 +39,8 @@ def ensure_dagster_home(path: Path) -> Path:
     return path
 
 
-class CycleDateError(ValueError):
-    """An as-of date whose cycle is not a partition of a nightly job."""
+class CycleError(ValueError):
+    """A cycle that cannot start: its date has no cycle, or another cycle holds the home."""
 
 
 @dataclass
@@ -84,7 +84,7 @@ def cycle_lock(home: Home) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise CycleDateError(
+            raise CycleError(
                 f"another `mianshen cycle` is running on {home.root}; wait for it to finish"
             ) from exc
         yield
@@ -125,7 +125,7 @@ def run_cycle(
         request = nightly.run_request(as_of)
         job = defs.resolve_job_def(nightly.name)
         if not job.partitions_def.has_partition_key(request.partition_key):
-            raise CycleDateError(
+            raise CycleError(
                 f"no {nightly.cycle.value} cycle {request.partition_key} for the date {as_of}: "
                 "cycles run from 2016 up to the current one; give a date from 2016-01-01 "
                 "to today in Asia/Shanghai"
