@@ -91,7 +91,7 @@ class WorkingCalendar:
     provisional_years: set[int] = field(default_factory=set)
 
     def is_workday(self, day: dt.date) -> bool:
-        """Whether ``day`` is a working day; falls back to weekends for unknown years."""
+        """Return whether ``day`` is a working day, counting weekends only for unknown years."""
         override = load_override(day.year, self.overrides_dir)
         if override is not None:
             if day in override.workdays:

@@ -103,11 +103,11 @@ def build_payout(
     a run that crashes in between is repaired by the next one, byte for byte.
     """
     batch = f"{card.id}/{window.key}"
-    confirmed = "confirmed_" if card.mode == Mode.CONFIRM else ""
-    sql = read_sql(f"delivery/payout_{confirmed}{card.service_object}.sql").replace(
-        "{cohort}", _cohort_source(con, card)
-    )
-    params: dict = {"cycle": window.key, "policy_id": card.id}
+    confirmed = card.mode == Mode.CONFIRM
+    sql = _delivery_sql("payout_confirmed" if confirmed else "payout", card,
+                        _cohort_source(con, card))
+    params: dict = {"cycle": window.key, "policy_id": card.id,
+                    "payee_type": card.service_object}
     if confirmed:
         params["cycle_start"] = window.start
     con.execute(f"CREATE OR REPLACE TEMP TABLE _payout_candidates AS {sql}", params)
@@ -189,12 +189,22 @@ def build_payout(
     return PayoutResult(target, manifest, lines, amount_total, without_account)
 
 
+# The account each kind of payee is paid into: a person's social security card with status
+# normal, or an enterprise's basic account from the register.
 _CURRENT_ACCOUNTS = {
     "person": "SELECT id_no AS payee_id, bank_name, account_no FROM "
               "staging.hrss__social_security_cards WHERE card_status = 'normal'",
     "legal_entity": "SELECT uscc AS payee_id, bank_name, account_no FROM theme.legal_entity "
                     "WHERE account_no IS NOT NULL",
 }
+
+
+def _delivery_sql(name: str, card: PolicyCard, cohort: str) -> str:
+    """Read ``sql/delivery/<name>.sql`` with the cohort and the card's payee accounts."""
+    accounts = f"({_CURRENT_ACCOUNTS[card.service_object]})"
+    return read_sql(f"delivery/{name}.sql").replace("{cohort}", cohort).replace(
+        "{accounts}", accounts
+    )
 
 
 def _failed_lines_to_retry(
@@ -276,10 +286,7 @@ def build_push(
             "staging.two_pages__confirmations AS k WHERE k.policy_id = "
             f"{quote_literal(card.id)} AND k.cycle = s.cycle AND k.subject_id = s.subject_id))"
         )
-    cursor = con.execute(
-        read_sql(f"delivery/push_{card.service_object}.sql").replace("{cohort}", source),
-        {"cycle": window.key},
-    )
+    cursor = con.execute(_delivery_sql("push", card, source), {"cycle": window.key})
     names = [d[0] for d in cursor.description]
 
     with partial.open("w", encoding="utf-8", newline="\n") as out:
@@ -356,7 +363,7 @@ def _write_query_csv(con: duckdb.DuckDBPyConnection, sql: str, params: dict,
 
 @dataclass
 class FileResult:
-    """One delivered file, its manifest and its row count."""
+    """Result of one delivered file: its path, its manifest and its row count."""
 
     path: Path
     manifest: Path

@@ -101,7 +101,7 @@ def explain(
 
 
 def current_cycle(card: PolicyCard, as_of: dt.date) -> str:
-    """The cycle a nightly run as of ``as_of`` computes for the card."""
+    """Return the cycle that a nightly run as of ``as_of`` computes for the card."""
     key = cycle_key(card.cycle, as_of)
     for _ in range(card.cycle_lag):
         key = previous_cycle_key(card.cycle, key)
@@ -109,7 +109,7 @@ def current_cycle(card: PolicyCard, as_of: dt.date) -> str:
 
 
 def subject_kinds(subject: str) -> list[str]:
-    """The service objects an identifier can be: a person, a legal entity or both."""
+    """Return the service objects an identifier can be: a person, a legal entity or both."""
     kinds = []
     if check_resident_id(subject).ok:
         kinds.append("person")

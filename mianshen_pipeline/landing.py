@@ -65,7 +65,7 @@ class CompleteFile:
 
 
 def is_candidate(path: Path) -> bool:
-    """Whether ``path`` is a data file rather than a marker, hidden or partial file."""
+    """Return whether ``path`` is a data file rather than a marker, hidden or partial file."""
     name = path.name
     return (
         path.is_file()

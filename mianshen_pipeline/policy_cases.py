@@ -1,7 +1,7 @@
 """Example cases a policy's lead unit writes in plain YAML, run against the real rule SQL.
 
 A case file ``assets/policies/<policy>.cases.yaml`` lists cases. Each gives the cycle, the
-rows of the staged datasets that matter (canonical values, as staging holds them) and the
+rows of the staged datasets that matter (canonical values, as staging stores them) and the
 expected outcome for some subjects: eligible or not, the amount, and the conditions that
 fail. The runner loads the rows into an in-memory DuckDB, builds the theme tables with the
 same SQL as production and evaluates the same rule.

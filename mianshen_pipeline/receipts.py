@@ -125,7 +125,7 @@ def _render(home: Home, receipt: dict) -> Path:
 def record_redelivery(
     home: Home, con: duckdb.DuckDBPyConnection, department: str, drop_id: str
 ) -> Path | None:
-    """Add a re-delivery to the drop's existing receipt, so the department knows it arrived."""
+    """Add a re-delivery to the drop's receipt, so the department can see that it arrived."""
     json_path, _ = receipt_paths(home, department, drop_id)
     if not json_path.exists():
         return None

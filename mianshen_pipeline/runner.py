@@ -40,7 +40,7 @@ def ensure_dagster_home(path: Path) -> Path:
 
 
 class CycleError(ValueError):
-    """A cycle that cannot start: its date has no cycle, or another cycle holds the home."""
+    """A cycle that cannot start: its date has no cycle, or another cycle has locked the home."""
 
 
 @dataclass

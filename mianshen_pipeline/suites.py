@@ -30,7 +30,8 @@ from mianshen_pipeline.paths import DATA_QUALITY_DIR
 from mianshen_pipeline.security import mask
 from mianshen_pipeline.warehouse import quote_ident
 
-# GX sends usage statistics unless told not to; this machine has no network to send them to.
+# GX sends usage statistics unless this variable disables them, and a pipeline host may
+# have no network to send them to.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx  # noqa: E402

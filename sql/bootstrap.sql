@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS landing.deliveries (
 -- idempotency key). A line in the ledger is never issued again. Each payout file is written
 -- from the ledger rows of its batch (policy and cycle), so a re-run reproduces it exactly.
 -- A line that finance reports as failed is issued again, with the same key and the next
--- attempt number, once the payee's account has changed; a successful line is final.
+-- attempt number, once the payee's account has changed. A successful line is final.
 CREATE TABLE IF NOT EXISTS delivery.payout_ledger (
     idempotency_key VARCHAR NOT NULL,
     attempt INTEGER NOT NULL,
@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS delivery.payout_ledger (
 );
 
 -- NOTE: a warehouse whose payout_ledger predates the attempt column keeps its old primary
--- key on idempotency_key alone; the column is added here, but retries there need the table
+-- key on idempotency_key alone. The column is added here, but retries there need the table
 -- rebuilt with the key (idempotency_key, attempt).
 ALTER TABLE delivery.payout_ledger ADD COLUMN IF NOT EXISTS attempt INTEGER DEFAULT 1;
 

@@ -38,7 +38,7 @@ def _drops_markdown(outcomes) -> str:
 
 
 def _expectation_results(suite: dict, processed) -> list[dg.AssetCheckResult]:
-    """One check result per expectation, aggregated over the drops of this run."""
+    """Build one check result per expectation, aggregated over the drops of this run."""
     results = []
     for expectation in suite["expectations"]:
         check = expectation["meta"]["check"]

@@ -369,8 +369,8 @@ def build_entitlements_asset(card: PolicyCard) -> dg.AssetsDefinition:
 
 
 def policy_asset_keys(card: PolicyCard) -> list[dg.AssetKey]:
-    """List the assets a card yields: its cohort; for policies that pay, a payout file, push
-    messages and a disclosure list; for QR policies, the entitlement list."""
+    """List the assets a card yields: its cohort, then a payout file, push messages and a
+    disclosure list for a policy that pays, or the entitlement list for a QR policy."""
     keys = [cohort_key(card)]
     if card.pays:
         keys += [payout_key(card), push_key(card), disclosure_key(card)]

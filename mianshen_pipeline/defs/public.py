@@ -19,7 +19,7 @@ _templates = Environment(loader=FileSystemLoader(ASSETS_DIR / "templates"),
 
 
 def catalogue_entries() -> list[dict]:
-    """The basic information of every policy, as the published policy list shows it."""
+    """Return the basic information of every policy, as the published policy list shows it."""
     return [card.model_dump(mode="json", include=set(PUBLIC_FIELDS))
             for card in load_catalogue().values()]
 

@@ -11,7 +11,7 @@
 -- Amount: $amount_per_hire (1,500 yuan) per qualifying hire.
 -- Source: national 2023 notice on the one-time job expansion subsidy.
 -- NOTE: a person employed since before the first delivered month looks newly hired in that
--- month; the first months of records should be loaded before the first cycle is paid.
+-- month, so the first months of records should be loaded before the first cycle is paid.
 WITH first_month AS (
     SELECT id_no, uscc, min(month) AS month
     FROM staging.hrss__employment_records

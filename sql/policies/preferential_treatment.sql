@@ -4,7 +4,7 @@
 --   * registered in the served district, with no death record before D;
 --   * in at least one entitled group:
 --       - aged $elderly_min_age (70) or over on D;
---       - holds a disability certificate valid on D;
+--       - has a disability certificate valid on D;
 --       - family of a martyr recognised on or before D: a parent or child through the
 --         kinship theme, or the spouse in a marriage that had begun and not ended when the
 --         martyr died (a marriage ended by that death counts).

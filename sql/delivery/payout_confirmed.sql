@@ -1,8 +1,9 @@
--- Payout candidates of a one-click confirmation policy in the run for cycle $cycle: every
--- subject who confirmed an earlier cycle's request in a drop received before this cycle
--- began, and who is still in the cohort of the confirmed cycle (a recomputation of that
--- cycle can remove them). The line is for the confirmed cycle and goes to the account the
--- subject chose when confirming, or else to its usual account.
+-- Payout candidates of a one-click confirmation policy in the run for cycle $cycle. Each
+-- is a subject who confirmed an earlier cycle's request in a drop received before this
+-- cycle began, and who is still in the cohort of the confirmed cycle, since a recomputation
+-- of that cycle can remove them. The line is for the confirmed cycle. It goes to the
+-- account the subject chose when confirming, or else to the payee's usable account in
+-- {accounts}.
 WITH confirmed AS (
     SELECT k.cycle, k.subject_id, k.account_no
     FROM staging.two_pages__confirmations AS k
@@ -13,15 +14,15 @@ WITH confirmed AS (
 SELECT
     $policy_id AS policy_id,
     c.cycle AS period,
-    'legal_entity' AS payee_type,
+    $payee_type AS payee_type,
     c.subject_id,
     c.payee_id,
     c.payee_name,
-    CASE WHEN k.account_no IS NULL THEN card.bank_name END AS bank_name,
-    coalesce(k.account_no, card.account_no) AS account_no,
+    CASE WHEN k.account_no IS NULL THEN a.bank_name END AS bank_name,
+    coalesce(k.account_no, a.account_no) AS account_no,
     CAST(c.amount AS DECIMAL(18, 2)) AS amount,
     left(sha256($policy_id || '|' || c.cycle || '|' || c.subject_id), 32) AS idempotency_key
 FROM {cohort} AS c
 JOIN confirmed AS k ON k.cycle = c.cycle AND k.subject_id = c.subject_id
-LEFT JOIN theme.legal_entity AS card ON card.uscc = c.payee_id
+LEFT JOIN {accounts} AS a ON a.payee_id = c.payee_id
 WHERE c.cycle < $cycle
