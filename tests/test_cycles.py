@@ -1,5 +1,5 @@
 """Consecutive cycles on generated drops through the real jobs, with feedback drops between
-them; after each run the ledger, the files and the reconciliation must agree."""
+them. After each run the ledger, the files and the reconciliation must agree."""
 
 import csv
 import datetime as dt
@@ -108,8 +108,8 @@ def test_consecutive_cycles(home, received):
             [refund]).fetchone()[0]
     assert excluded not in november
     assert held not in november
-    # The refund for 2025 was issued in October, before the listing; it stays in the
-    # ledger and the cohort no longer contains the enterprise.
+    # The refund for 2025 was issued in October, before the listing, so it stays in the
+    # ledger while the cohort no longer contains the enterprise.
     assert refund_row == 0
 
     received(dt.date(2026, 11, 25))
